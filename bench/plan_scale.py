@@ -1,0 +1,72 @@
+"""Wall time and peak memory of validate + plan: one tenant with 1,000 domains x 5 mailboxes, and a
+directory of 100 tenant specs. Prints figures; asserts nothing (targets: < 2 s, < 300 MB).
+
+    .venv/bin/python bench/plan_scale.py
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mailbox_iac.plan.planner import plan  # noqa: E402
+from mailbox_iac.spec.load import load_file, load_paths  # noqa: E402
+
+
+def tenant(name: str, domains: int, mailboxes: int) -> dict[str, object]:
+    return {
+        "tenant": name,
+        "defaults": {"server": {"location": 12, "plan": 52, "image": "debian-12"}},
+        "servers": {f"mx{i}": {"hostname": f"mx{i}.{name}-0.example"} for i in range(1 + domains // 100)},
+        "domains": [
+            {"name": f"{name}-{d}.example", "server": f"mx{d % (1 + domains // 100)}",
+             "mailboxes": [f"user{m}" for m in range(mailboxes)]}
+            for d in range(domains)
+        ],
+    }
+
+
+def measure(label: str, work: Callable[[], int]) -> None:
+    """Wall time of one clean run, then the peak of Python allocations in a second, traced run."""
+    start = time.perf_counter()
+    mailboxes = work()
+    wall = time.perf_counter() - start
+    tracemalloc.start()
+    work()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{label:<44} {mailboxes:>6} mailboxes  {wall:5.2f} s  peak alloc {peak / 2**20:5.1f} MB  max RSS {rss:5.1f} MB")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp) / "big.yaml"
+        big.write_text(yaml.safe_dump(tenant("big", 1000, 5)))
+        many = Path(tmp) / "many"
+        many.mkdir()
+        for t in range(100):
+            (many / f"t{t}.yaml").write_text(yaml.safe_dump(tenant(f"t{t}", 10, 5)))
+        print(f"spec sizes: big {big.stat().st_size / 1024:.0f} KiB; 100 tenants x 10 domains x 5 mailboxes")
+
+        def one() -> int:
+            return len(plan(load_file(big).tenant).mailboxes)
+
+        def directory() -> int:
+            return sum(len(plan(ls.tenant).mailboxes) for ls in load_paths([many]))
+
+        measure("validate + plan, 1 tenant x 1,000 domains", one)
+        measure("validate + plan, 100 tenant specs", directory)
+
+
+if __name__ == "__main__":
+    main()

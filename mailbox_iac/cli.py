@@ -1,0 +1,89 @@
+"""The `mailbox-iac` command. Thin: parse arguments, call the library, print, choose the exit code."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailbox_iac.plan import render
+from mailbox_iac.plan.planner import plan as make_plan
+from mailbox_iac.spec.errors import SpecInvalid
+from mailbox_iac.spec.load import load_file, load_paths
+from mailbox_iac.spec.schema import schema_json
+
+app = typer.Typer(
+    help="Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _fail(exc: SpecInvalid, fmt: Format) -> typer.Exit:
+    if fmt is Format.json:
+        typer.echo(json.dumps({"valid": False, "errors": [e.as_dict() for e in exc.errors]}, indent=2))
+    else:
+        for e in exc.errors:
+            typer.echo(str(e), err=True)
+        files = len({e.path for e in exc.errors})
+        typer.echo(f"{len(exc.errors)} error(s) in {files} file(s)", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Spec files or directories (default: specs/)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.text,
+) -> None:
+    """Check specs: syntax, fields, cross-field rules, and that no domain belongs to two tenants.
+
+    Exit code 0 when every spec is valid, 1 otherwise; each error is `FILE:LINE:COL: field: message`.
+    """
+    paths = paths or [Path("specs")]
+    try:
+        loaded = load_paths(paths)
+    except SpecInvalid as exc:
+        raise _fail(exc, fmt) from None
+    if fmt is Format.json:
+        typer.echo(json.dumps({"valid": True, "files": [ls.doc.path for ls in loaded], "errors": []}, indent=2))
+    else:
+        mailboxes = sum(len(d.mailboxes) for ls in loaded for d in ls.tenant.domains)
+        typer.echo(
+            f"{len(loaded)} spec(s) valid: {', '.join(ls.tenant.tenant for ls in loaded)} ({mailboxes} mailboxes)"
+        )
+
+
+@app.command()
+def plan(
+    spec: Annotated[Path, typer.Argument(help="One tenant spec, e.g. specs/acme.yaml")],
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.text,
+) -> None:
+    """Show the desired state a spec asks for: servers, DNS records, mail hosts, mailboxes.
+
+    Values known only after creation (server IPs, DKIM keys) appear as <placeholders>. No secrets.
+    """
+    try:
+        loaded = load_file(spec)
+    except SpecInvalid as exc:
+        raise _fail(exc, fmt) from None
+    state = make_plan(loaded.tenant)
+    typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of tenant specs (for editors: yaml-language-server modeline)."""
+    typer.echo(schema_json())
+
+
+def main() -> None:
+    app()

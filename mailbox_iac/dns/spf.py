@@ -1,0 +1,54 @@
+"""SPF terms a spec may add, and the RFC 7208 DNS-lookup budget."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+MAX_LOOKUPS = 10  # RFC 7208 section 4.6.4
+_LOOKUP_MECHANISMS = {"include", "a", "mx", "exists"}
+_DOMAIN_SPEC = re.compile(r"^[a-z0-9._%{}-]+$")
+
+
+def _mechanism(body: str) -> str:
+    return re.split(r"[:/=]", body, maxsplit=1)[0].lower()
+
+
+def check_term(term: str) -> str:
+    """Validate one extra SPF term (`include:_spf.google.com`, `ip4:192.0.2.0/24`, `~a:relay.example.com`)."""
+    body = term[1:] if term[:1] in "+-~?" else term
+    name = _mechanism(body)
+    arg = body[len(name) + 1 :] if body[len(name) : len(name) + 1] == ":" else ""
+    if name == "all" or body.lower().startswith(("v=spf1", "redirect=", "exp=")):
+        raise ValueError(f"SPF term {term!r} is added by mailbox-iac itself; remove it from the spec")
+    if name == "ptr":
+        raise ValueError("SPF 'ptr' is deprecated by RFC 7208 (slow, unreliable); use ip4/ip6/a instead")
+    if name in {"ip4", "ip6"}:
+        try:
+            net = ipaddress.ip_network(arg, strict=False)
+        except ValueError:
+            raise ValueError(f"SPF term {term!r}: {arg!r} is not an IP address or network") from None
+        if (name == "ip4") != (net.version == 4):
+            raise ValueError(f"SPF term {term!r}: address family does not match {name}")
+        return term
+    if name in {"a", "mx"}:
+        domain = arg.split("/", 1)[0]
+    elif name in {"include", "exists"}:
+        domain = arg
+        if not domain:
+            raise ValueError(f"SPF term {term!r} needs a domain ({name}:example.com)")
+    else:
+        raise ValueError(f"{term!r} is not an SPF mechanism mailbox-iac accepts (include, a, mx, exists, ip4, ip6)")
+    if domain and not _DOMAIN_SPEC.match(domain):
+        raise ValueError(f"SPF term {term!r} has an invalid domain {domain!r}")
+    return term
+
+
+def lookup_count(terms: list[str]) -> int:
+    """DNS-querying terms among `terms` (nested includes are not followed: that needs live DNS)."""
+    count = 0
+    for term in terms:
+        body = term[1:] if term[:1] in "+-~?" else term
+        if _mechanism(body) in _LOOKUP_MECHANISMS | {"redirect"}:
+            count += 1
+    return count

@@ -1,0 +1,97 @@
+"""The desired state: everything the program declares, as plain frozen data (no secrets, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mailbox_iac.dns import txt
+
+SMTP_SUBMISSION_PORT = 587  # STARTTLS
+SMTPS_PORT = 465  # implicit TLS
+IMAPS_PORT = 993
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the outside world has told us so far; anything missing is planned as a placeholder."""
+
+    server_ips: dict[str, str] = field(default_factory=dict)  # server name -> IPv4
+    dkim_public_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (domain, selector) -> base64 DER
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    name: str
+    srvrname: str  # unique Hostwinds label, used to find (adopt) the server after a crash
+    hostname: str
+    location: int
+    plan: int
+    image: str
+    billing_cycle: str
+    ssh_keys: tuple[str, ...]
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    zone: str
+    name: str  # FQDN without trailing dot
+    type: str
+    content: str  # TXT content is quoted and split; see dns.txt
+    ttl: int
+    priority: int | None
+    purpose: str  # mail-host, mx, spf, dkim, dmarc, mta-sts, mta-sts-host, tls-rpt, null-mx
+    needs: str | None = None  # fact the content waits for: "server_ip:<server>" or "dkim_key:<domain>/<selector>"
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the record within a tenant (one record per name and type)."""
+        return f"{self.type}:{self.name}"
+
+    @property
+    def value(self) -> str:
+        """Content as a resolver would hand it to a parser (canonical TXT)."""
+        return txt.canonical(self.content) if self.type == "TXT" else self.content
+
+
+@dataclass(frozen=True)
+class MailboxPlan:
+    address: str
+    domain: str
+    server: str
+    display_name: str
+    username: str
+    smtp_host: str
+    smtp_port: int
+    smtp_tls: str
+    smtps_port: int
+    imap_host: str
+    imap_port: int
+    imap_tls: str
+    quota_mb: int
+    daily_limit: int
+    warmup: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MailHostPlan:
+    server: str
+    hostname: str
+    domains: tuple[str, ...]
+    mailboxes: tuple[tuple[str, int], ...]  # (address, quota MB)
+    aliases: tuple[tuple[str, tuple[str, ...]], ...]  # source (address, or "@domain" for catch-all) -> targets
+    dkim: tuple[tuple[str, str], ...]  # (domain, selector)
+    mta_sts_policies: tuple[tuple[str, str], ...]  # (domain, policy text)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    tenant: str
+    servers: tuple[ServerPlan, ...]
+    dns_records: tuple[DnsRecord, ...]
+    mailhosts: tuple[MailHostPlan, ...]
+    mailboxes: tuple[MailboxPlan, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,147 @@
+"""Resolved tenant (+ known facts) -> desired state. Pure and deterministic: same input, same output."""
+
+from __future__ import annotations
+
+from mailbox_iac.dns import records, txt
+from mailbox_iac.plan.model import (
+    IMAPS_PORT,
+    SMTP_SUBMISSION_PORT,
+    SMTPS_PORT,
+    DesiredState,
+    DnsRecord,
+    Facts,
+    MailboxPlan,
+    MailHostPlan,
+    ServerPlan,
+)
+from mailbox_iac.spec.names import is_within
+from mailbox_iac.spec.resolve import Domain, Mailbox, Server, Tenant
+
+
+def srvrname(tenant: str, server: str) -> str:
+    """The Hostwinds label of a server: unique per tenant and server, so a retry finds and adopts it."""
+    return f"mbx-{tenant}-{server}"
+
+
+def server_ip_fact(server: str) -> str:
+    return f"server_ip:{server}"
+
+
+def dkim_key_fact(domain: str, selector: str) -> str:
+    return f"dkim_key:{domain}/{selector}"
+
+
+class _Records:
+    def __init__(self, ttl: int) -> None:
+        self.ttl = ttl
+        self.out: list[DnsRecord] = []
+
+    def add(
+        self,
+        zone: str,
+        name: str,
+        rtype: str,
+        content: str,
+        purpose: str,
+        priority: int | None = None,
+        needs: str | None = None,
+    ) -> None:
+        if rtype == "TXT":
+            content = txt.quote(content)
+        self.out.append(DnsRecord(zone, name, rtype, content, self.ttl, priority, purpose, needs))
+
+    def ip(self, zone: str, name: str, server: Server, facts: Facts, purpose: str) -> None:
+        ip = facts.server_ips.get(server.name)
+        needs = None if ip else server_ip_fact(server.name)
+        self.add(zone, name, "A", ip or f"<{needs}>", purpose, needs=needs)
+
+
+def _domain_records(r: _Records, d: Domain, server: Server, facts: Facts) -> None:
+    r.add(d.zone, d.name, "MX", server.hostname, "mx", priority=records.MX_PRIORITY)
+    r.add(d.zone, d.name, "TXT", records.spf(d.spf), "spf")
+    key = facts.dkim_public_keys.get((d.name, d.dkim.selector))
+    needs = None if key else dkim_key_fact(d.name, d.dkim.selector)
+    r.add(
+        d.zone, f"{d.dkim.selector}._domainkey.{d.name}", "TXT", records.dkim(key or f"<{needs}>"), "dkim", needs=needs
+    )
+    r.add(d.zone, f"_dmarc.{d.name}", "TXT", records.dmarc(d.dmarc), "dmarc")
+    policy = records.mta_sts_policy(d.mta_sts, [server.hostname])
+    r.add(d.zone, f"_mta-sts.{d.name}", "TXT", records.mta_sts_txt(policy), "mta-sts")
+    r.ip(d.zone, f"mta-sts.{d.name}", server, facts, "mta-sts-host")
+    if d.tls_rpt:
+        r.add(d.zone, f"_smtp._tls.{d.name}", "TXT", records.tls_rpt(d.tls_rpt), "tls-rpt")
+    for name in d.no_mail:
+        r.add(d.zone, name, "MX", records.NULL_MX, "null-mx", priority=0)
+        r.add(d.zone, name, "TXT", records.SPF_NOTHING, "null-mx")
+        r.add(d.zone, f"_dmarc.{name}", "TXT", records.DMARC_REJECT, "null-mx")
+
+
+def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
+    aliases: list[tuple[str, tuple[str, ...]]] = []
+    for d in domains:
+        aliases += [(f"{alias}@{d.name}", targets) for alias, targets in sorted(d.forwards.items())]
+        if d.catch_all:
+            aliases.append((f"@{d.name}", (f"{d.catch_all}@{d.name}",)))
+    return MailHostPlan(
+        server=server.name,
+        hostname=server.hostname,
+        domains=tuple(d.name for d in domains),
+        mailboxes=tuple((m.address, m.quota_mb) for d in domains for m in d.mailboxes),
+        aliases=tuple(aliases),
+        dkim=tuple((d.name, d.dkim.selector) for d in domains),
+        mta_sts_policies=tuple((d.name, records.mta_sts_policy(d.mta_sts, [server.hostname])) for d in domains),
+    )
+
+
+def _mailbox(d: Domain, server: Server, m: Mailbox) -> MailboxPlan:
+    return MailboxPlan(
+        address=m.address,
+        domain=d.name,
+        server=server.name,
+        display_name=m.name,
+        username=m.address,
+        smtp_host=server.hostname,
+        smtp_port=SMTP_SUBMISSION_PORT,
+        smtp_tls="starttls",
+        smtps_port=SMTPS_PORT,
+        imap_host=server.hostname,
+        imap_port=IMAPS_PORT,
+        imap_tls="ssl",
+        quota_mb=m.quota_mb,
+        daily_limit=m.daily_limit,
+        warmup=m.warmup.model_dump(),
+    )
+
+
+def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
+    facts = facts or Facts()
+    r = _Records(tenant.ttl)
+    zones = sorted({d.zone for d in tenant.domains}, key=len, reverse=True)
+    for server in tenant.servers.values():
+        zone = next(z for z in zones if is_within(server.hostname, z))
+        r.ip(zone, server.hostname, server, facts, "mail-host")
+    for d in tenant.domains:
+        _domain_records(r, d, tenant.servers[d.server], facts)
+
+    return DesiredState(
+        tenant=tenant.tenant,
+        servers=tuple(
+            ServerPlan(
+                name=s.name,
+                srvrname=srvrname(tenant.tenant, s.name),
+                hostname=s.hostname,
+                location=s.location,
+                plan=s.plan,
+                image=s.image,
+                billing_cycle=s.billing_cycle,
+                ssh_keys=s.ssh_keys,
+                ip=facts.server_ips.get(s.name),
+            )
+            for s in tenant.servers.values()
+        ),
+        dns_records=tuple(r.out),
+        mailhosts=tuple(
+            _mailhost(s, [d for d in tenant.domains if d.server == s.name]) for s in tenant.servers.values()
+        ),
+        mailboxes=tuple(_mailbox(d, tenant.servers[d.server], m) for d in tenant.domains for m in d.mailboxes),
+    )

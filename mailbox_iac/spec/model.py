@@ -1,0 +1,136 @@
+"""The tenant spec: what a tenant declares. Unknown fields are errors; passwords never appear here.
+
+Sections such as `dkim` or `dmarc` may be given in `defaults.domain` and per domain; a domain's
+section overrides only the fields it sets (see `resolve.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from mailbox_iac.dns.spf import check_term
+from mailbox_iac.spec import names
+
+Hostname = Annotated[str, AfterValidator(names.check_hostname)]
+LocalPart = Annotated[str, AfterValidator(names.check_local_part)]
+Address = Annotated[str, AfterValidator(names.check_address)]
+DisplayName = Annotated[str, AfterValidator(names.check_display_name)]
+SpfTerm = Annotated[str, AfterValidator(check_term)]
+ServerName = Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "server name"))]
+
+DAILY_LIMIT_MAX = 500
+BillingCycle = Literal["hourly", "monthly", "quarterly", "semiannually", "annually", "biennially", "triennially"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Dkim(Strict):
+    selector: Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "DKIM selector"))] = Field(
+        "mail", description="DKIM selector; a new selector creates a new key, the old one stays published until removed"
+    )
+    key_size: Literal[2048, 3072, 4096] = Field(2048, description="RSA key size in bits (>= 2048, RFC 8301)")
+
+
+class Dmarc(Strict):
+    policy: Literal["none", "quarantine", "reject"] = "quarantine"
+    subdomain_policy: Literal["none", "quarantine", "reject"] | None = None
+    rua: Address | None = Field(None, description="aggregate report address; `{domain}` stands for the domain")
+    adkim: Literal["r", "s"] = "r"
+    aspf: Literal["r", "s"] = "r"
+    testing: bool = Field(False, description="RFC 9989 test mode (t=y)")
+
+
+class Spf(Strict):
+    extra: list[SpfTerm] = Field(default_factory=list, description="terms added before the final 'all'")
+    all: Literal["~all", "-all"] = "~all"
+
+
+class MtaSts(Strict):
+    mode: Literal["enforce", "testing", "none"] = "testing"
+    max_age: int = Field(604800, ge=86400, le=31557600, description="seconds")
+
+
+class TlsRpt(Strict):
+    rua: Address = Field(description="TLS report address; `{domain}` stands for the domain")
+
+
+class Warmup(Strict):
+    enabled: bool = True
+    start_per_day: int = Field(2, ge=1, le=DAILY_LIMIT_MAX)
+    increment_per_day: int = Field(2, ge=0, le=DAILY_LIMIT_MAX)
+    max_per_day: int = Field(20, ge=1, le=DAILY_LIMIT_MAX)
+    reply_rate_percent: int = Field(30, ge=0, le=100)
+
+
+class DomainSettings(Strict):
+    """Settings a domain may take from `defaults.domain`."""
+
+    dkim: Dkim | None = None
+    dmarc: Dmarc | None = None
+    spf: Spf | None = None
+    mta_sts: MtaSts | None = None
+    tls_rpt: TlsRpt | None = None
+
+
+class MailboxSettings(Strict):
+    """Settings a mailbox may take from `defaults.mailbox`."""
+
+    quota_mb: int | None = Field(None, ge=1, le=1048576)
+    daily_limit: int | None = Field(None, ge=1, le=DAILY_LIMIT_MAX, description="sends per day")
+    warmup: Warmup | None = None
+
+
+class Mailbox(MailboxSettings):
+    local: LocalPart = Field(description="the part before @")
+    name: DisplayName | None = Field(None, description="display name (From:)")
+
+
+def _mailbox_shorthand(value: Any) -> Any:
+    return {"local": value} if isinstance(value, str) else value
+
+
+class Domain(DomainSettings):
+    name: Hostname
+    zone: Hostname | None = Field(None, description="Cloudflare zone holding the records; default: the domain")
+    server: ServerName | None = Field(None, description="server that receives its mail; default: the only server")
+    catch_all: LocalPart | None = Field(None, description="mailbox (local part) receiving mail for unknown addresses")
+    forwards: dict[LocalPart, list[Address]] = Field(
+        default_factory=dict, description="alias -> destinations (local parts of this domain or addresses)"
+    )
+    no_mail: list[str] = Field(
+        default_factory=list, description="names under the domain that must never send or receive mail (null MX)"
+    )
+    mailboxes: list[Annotated[Mailbox, BeforeValidator(_mailbox_shorthand)]] = Field(default_factory=list)
+
+
+class ServerSettings(Strict):
+    location: int | None = Field(None, ge=1, description="Hostwinds location_id (get_locations)")
+    plan: int | None = Field(None, ge=1, description="Hostwinds plan rid (get_price_list)")
+    image: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$", description="Hostwinds image/template id")
+    billing_cycle: BillingCycle | None = None
+    ssh_keys: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]] | None = None
+
+
+class Server(ServerSettings):
+    hostname: Hostname = Field(description="mail hostname: HELO name and PTR of the server IP")
+
+
+class Defaults(Strict):
+    server: ServerSettings = ServerSettings()
+    domain: DomainSettings = DomainSettings()
+    mailbox: MailboxSettings = MailboxSettings()
+    ttl: int = Field(3600, ge=60, le=86400, description="TTL of every DNS record, seconds")
+
+
+class TenantSpec(Strict):
+    """One tenant's desired mailboxes (`specs/<tenant>.yaml`)."""
+
+    version: Literal[1] = 1
+    tenant: Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "tenant id"))]
+    defaults: Defaults = Defaults()
+    servers: dict[ServerName, Server]
+    domains: list[Domain]

@@ -1,0 +1,136 @@
+"""YAML to plain data, remembering where every key and item stood.
+
+PyYAML's own loaders forget positions and silently keep the last of two duplicate keys (a lost mailbox
+list). This loader composes the node tree, refuses duplicate keys, aliases (billion-laughs bombs) and
+absurd nesting, and returns the data together with a `Loc -> (line, column)` map for error messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.cyaml import CParser
+from yaml.resolver import Resolver
+
+from mailbox_iac.spec.errors import Loc, SpecError, field_name
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32
+
+
+@dataclass
+class Document:
+    path: str
+    data: Any
+    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, loc: Loc) -> tuple[int, int]:
+        """Where `loc` stands, or its nearest ancestor that exists (for missing fields)."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.positions:
+                return self.positions[loc[:end]]
+        return (1, 1)
+
+    def error(self, loc: Loc, message: str) -> SpecError:
+        line, column = self.position(loc)
+        return SpecError(self.path, line, column, field_name(loc), message)
+
+
+class _Composer(yaml.composer.Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+    """PyYAML's Python composer (so that aliases and deep nesting can be refused) over libyaml's fast parser."""
+
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in specs; use `defaults:` instead", mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, doc: Document, loader: _Composer) -> None:
+        self.doc = doc
+        self.loader = loader
+        self.errors: list[SpecError] = []
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.doc.positions.setdefault(loc, _pos(node))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    line, column = _pos(key_node)
+                    self.errors.append(
+                        SpecError(self.doc.path, line, column, field_name(loc), "mapping keys must be plain scalars")
+                    )
+                    continue
+                key = self.loader.construct_object(key_node)
+                if not isinstance(key, (str, int)):
+                    key = str(key)
+                if key in out:
+                    line, column = _pos(key_node)
+                    first_line = self.doc.positions[loc + (key,)][0]
+                    self.errors.append(
+                        SpecError(
+                            self.doc.path,
+                            line,
+                            column,
+                            field_name(loc + (key,)),
+                            f"duplicate key {key!r} (first defined on line {first_line}); "
+                            "YAML would silently keep only the last one",
+                        )
+                    )
+                    continue
+                self.doc.positions[loc + (key,)] = _pos(key_node)
+                out[key] = self.build(value_node, loc + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node)
+
+
+def parse_yaml(path: str, text: str) -> tuple[Document, list[SpecError]]:
+    """Parse one spec file's text; errors are returned, not raised, so all of them can be shown."""
+    doc = Document(path=path, data=None)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return doc, [
+            SpecError(path, 1, 1, "", f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split the tenant")
+        ]
+    loader = _Composer(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return doc, [SpecError(path, 1, 1, "", "file is empty")]
+        builder = _Builder(doc, loader)
+        doc.data = builder.build(node, ())
+        return doc, builder.errors
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return doc, [SpecError(path, line, column, "", f"YAML error: {exc.problem or exc.context}")]
+    except yaml.YAMLError as exc:
+        return doc, [SpecError(path, 1, 1, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()

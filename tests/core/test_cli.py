@@ -1,0 +1,110 @@
+"""The CLI as a user runs it: exit codes, error lines, JSON shapes (issue acceptance points)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mailbox_iac.dns import txt
+from tests.conftest import REPO
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailbox_iac", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_validate_examples() -> None:
+    result = run("validate", "specs/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "2 spec(s) valid: acme, globex (55 mailboxes)\n"
+
+
+def broken_copy(tmp_path: Path, edit: str) -> Path:
+    text = (REPO / "specs" / "acme.yaml").read_text()
+    path = tmp_path / "acme.yaml"
+    if edit == "duplicate-key":
+        text = text.replace("tenant: acme\n", "tenant: acme\ntenant: acme\n")
+    elif edit == "unknown-field":
+        text = text.replace("tenant: acme\n", "tenant: acme\nowner: bob\n")
+    elif edit == "syntax":
+        text = text.replace("tenant: acme\n", "tenant: [acme\n")
+    elif edit == "newline-local":
+        text = text.replace("      - carol\n", '      - "car\\nol"\n')
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "needle"),
+    [
+        ("duplicate-key", 5, "tenant: duplicate key 'tenant' (first defined on line 4)"),
+        ("unknown-field", 5, "owner: unknown field"),
+        ("syntax", 6, "YAML error:"),
+        ("newline-local", 35, "domains[0].mailboxes[2].local: local part 'car\\nol' is not allowed"),
+    ],
+)
+def test_broken_copies_exit_1_and_name_the_line(tmp_path: Path, edit: str, line: int, needle: str) -> None:
+    path = broken_copy(tmp_path, edit)
+    result = run("validate", str(path))
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:") and needle in first, result.stderr
+
+
+def test_validate_json_format(tmp_path: Path) -> None:
+    result = run("validate", "--format", "json", str(broken_copy(tmp_path, "unknown-field")))
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["errors"][0] | {"path": ""} == {
+        "path": "",
+        "line": 5,
+        "column": 1,
+        "field": "owner",
+        "message": "unknown field (allowed: version, tenant, defaults, servers, domains)",
+    }
+
+
+def test_plan_json_globex() -> None:
+    result = run("plan", "specs/globex.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    records = state["dns_records"]
+    assert {"zone", "name", "type", "content", "ttl", "priority"} <= set(records[0])
+    spf = Counter(r["name"] for r in records if r["type"] == "TXT" and txt.canonical(r["content"]).startswith("v=spf1"))
+    assert len(spf) == 11 and set(spf.values()) == {1}
+    assert all(len(s.encode()) <= 255 for r in records if r["type"] == "TXT" for s in txt.strings(r["content"]))
+    assert not [r for r in records if r["name"].endswith(".")]
+    assert {"address", "smtp_host", "smtp_port", "imap_host", "imap_port", "daily_limit"} <= set(state["mailboxes"][0])
+    assert len(state["mailboxes"]) == 50 and "password" not in result.stdout
+
+
+def test_plan_of_invalid_spec_fails(tmp_path: Path) -> None:
+    assert run("plan", str(broken_copy(tmp_path, "syntax"))).returncode == 1
+
+
+def test_schema_is_published_and_current() -> None:
+    result = run("schema")
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "TenantSpec" and schema["additionalProperties"] is False
+    assert (REPO / "schema" / "tenant.schema.json").read_text().strip() == result.stdout.strip()
+    for spec in (REPO / "specs").glob("*.yaml"):
+        assert spec.read_text().startswith("# yaml-language-server: $schema=../schema/tenant.schema.json\n")
+
+
+def test_help_explains_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("validate", "plan", "schema"):
+        assert command in result.stdout
+
+
+def test_default_path_is_specs(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    assert run("validate", cwd=tmp_path).returncode == 0
