@@ -18,8 +18,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mailbox_iac.plan.planner import plan  # noqa: E402
-from mailbox_iac.spec.load import load_file, load_paths  # noqa: E402
+from mailbox_iac.plan.planner import plan
+from mailbox_iac.spec.load import load_file, load_paths
 
 
 def tenant(name: str, domains: int, mailboxes: int) -> dict[str, object]:
@@ -28,8 +28,11 @@ def tenant(name: str, domains: int, mailboxes: int) -> dict[str, object]:
         "defaults": {"server": {"location": 12, "plan": 52, "image": "debian-12"}},
         "servers": {f"mx{i}": {"hostname": f"mx{i}.{name}-0.example"} for i in range(1 + domains // 100)},
         "domains": [
-            {"name": f"{name}-{d}.example", "server": f"mx{d % (1 + domains // 100)}",
-             "mailboxes": [f"user{m}" for m in range(mailboxes)]}
+            {
+                "name": f"{name}-{d}.example",
+                "server": f"mx{d % (1 + domains // 100)}",
+                "mailboxes": [f"user{m}" for m in range(mailboxes)],
+            }
             for d in range(domains)
         ],
     }
@@ -45,7 +48,9 @@ def measure(label: str, work: Callable[[], int]) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{label:<44} {mailboxes:>6} mailboxes  {wall:5.2f} s  peak alloc {peak / 2**20:5.1f} MB  max RSS {rss:5.1f} MB")
+    print(
+        f"{label:<44} {mailboxes:>6} mailboxes  {wall:5.2f} s  peak alloc {peak / 2**20:5.1f} MB  max RSS {rss:5.1f} MB"
+    )
 
 
 def main() -> None:

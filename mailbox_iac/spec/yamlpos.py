@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
-from yaml.cyaml import CParser
+from yaml.cyaml import CParser  # type: ignore[attr-defined]
 from yaml.resolver import Resolver
 
 from mailbox_iac.spec.errors import Loc, SpecError, field_name
@@ -39,7 +39,7 @@ class Document:
         return SpecError(self.path, line, column, field_name(loc), message)
 
 
-class _Composer(yaml.composer.Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+class _Composer(yaml.composer.Composer, CParser, SafeConstructor, Resolver):
     """PyYAML's Python composer (so that aliases and deep nesting can be refused) over libyaml's fast parser."""
 
     def __init__(self, stream: str) -> None:
@@ -49,17 +49,17 @@ class _Composer(yaml.composer.Composer, CParser, SafeConstructor, Resolver):  # 
         Resolver.__init__(self)
         self._depth = 0
 
+    def _refuse(self, problem: str) -> yaml.composer.ComposerError:
+        event: Any = self.peek_event()
+        return yaml.composer.ComposerError(None, None, problem, event.start_mark)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed in specs; use `defaults:` instead", mark
-            )
+            raise self._refuse("YAML aliases (*name) are not allowed in specs; use `defaults:` instead")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
+                raise self._refuse(f"nesting deeper than {MAX_DEPTH} levels")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1

@@ -97,10 +97,14 @@ def unwrap(action: str, body: Any) -> Any:
 
 
 class RateLimiter:
-    """At most `rate` requests per second for one endpoint, across threads and processes of this machine."""
+    """At most `rate` requests in any one-second window for one endpoint, across the threads and processes
+    of this machine. The last `rate` send times are kept in a lock file; a small margin absorbs jitter."""
+
+    MARGIN = 0.05
 
     def __init__(self, rate: float, path: str) -> None:
-        self.interval = 1.0 / rate
+        self.burst = max(1, int(rate))
+        self.window = self.burst / rate
         self.path = path
         self._lock = threading.Lock()
 
@@ -109,14 +113,14 @@ class RateLimiter:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0)
             try:
-                next_at = float(f.read().strip() or 0)
+                sent = [float(t) for t in f.read().split()]
             except ValueError:
-                next_at = 0.0
+                sent = []
             now = time.time()
-            start = max(now, next_at)
+            start = now if len(sent) < self.burst else max(now, sent[-self.burst] + self.window + self.MARGIN)
             f.seek(0)
             f.truncate()
-            f.write(repr(start + self.interval))
+            f.write(" ".join(repr(t) for t in [*sent, start][-self.burst :]))
             f.flush()
         if start > now:
             time.sleep(start - now)

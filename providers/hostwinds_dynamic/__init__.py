@@ -1,0 +1,1 @@
+"""Pulumi dynamic provider for Hostwinds Cloud: servers (`Instance`) and reverse DNS (`ReverseDns`)."""
