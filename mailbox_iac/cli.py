@@ -11,6 +11,7 @@ import typer
 
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
+from mailbox_iac.sandbox.cli import app as sandbox_app
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file, load_paths
 from mailbox_iac.spec.schema import schema_json
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(sandbox_app, name="sandbox")
 
 
 class Format(StrEnum):

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+pytest_plugins = ["tests.emulators"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 BASE_SPEC: dict[str, Any] = {

@@ -98,32 +98,39 @@ def unwrap(action: str, body: Any) -> Any:
 
 class RateLimiter:
     """At most `rate` requests in any one-second window for one endpoint, across the threads and processes
-    of this machine. The last `rate` send times are kept in a lock file; a small margin absorbs jitter."""
+    of this machine. The times of the last sends are kept in a lock file; a caller records its send only
+    when a slot is free *now* (no reservations, so late-waking threads cannot bunch up), and a margin
+    absorbs the jitter between recording and the request reaching the server."""
 
-    MARGIN = 0.05
+    MARGIN = 0.1
 
     def __init__(self, rate: float, path: str) -> None:
         self.burst = max(1, int(rate))
-        self.window = self.burst / rate
+        self.window = self.burst / rate + self.MARGIN
         self.path = path
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def _try(self) -> float:
+        """Record a send and return 0, or return how long to wait before trying again."""
         with self._lock, open(self.path, "a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0)
             try:
-                sent = [float(t) for t in f.read().split()]
+                sent = [float(t) for t in f.read().split()][-self.burst :]
             except ValueError:
                 sent = []
             now = time.time()
-            start = now if len(sent) < self.burst else max(now, sent[-self.burst] + self.window + self.MARGIN)
+            if len(sent) == self.burst and now < sent[0] + self.window:
+                return sent[0] + self.window - now
             f.seek(0)
             f.truncate()
-            f.write(" ".join(repr(t) for t in [*sent, start][-self.burst :]))
+            f.write(" ".join(repr(t) for t in [*sent, now][-self.burst :]))
             f.flush()
-        if start > now:
-            time.sleep(start - now)
+            return 0.0
+
+    def acquire(self) -> None:
+        while (wait := self._try()) > 0:
+            time.sleep(wait + random.uniform(0, 0.01))  # noqa: S311 (spread the waiters)
 
 
 class CircuitBreaker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from hostwinds_dynamic.client import (
     HostwindsAuthError,
     HostwindsClient,
@@ -14,8 +15,7 @@ from hostwinds_dynamic.client import (
     redact,
     unwrap,
 )
-
-from tests.providers.conftest import API_KEY, Emulator
+from tests.emulators import API_KEY, Emulator
 
 
 def client(emu: Emulator, **kw: float) -> HostwindsClient:

@@ -9,12 +9,12 @@ import sys
 import textwrap
 
 import pytest
-from hostwinds_dynamic.client import HostwindsClient
-from hostwinds_dynamic.provider import InstanceProvider, ReverseDnsProvider
 from pulumi.runtime import proto
 
+from hostwinds_dynamic.client import HostwindsClient
+from hostwinds_dynamic.provider import InstanceProvider, ReverseDnsProvider
 from tests.conftest import REPO
-from tests.providers.conftest import API_KEY, Emulator
+from tests.emulators import API_KEY, Emulator
 from tests.providers.servicer import Aborted, Driver
 
 DEBIAN = "b1e32484-ea0d-4875-921f-2d01fd7b4341"

@@ -1,0 +1,91 @@
+"""The Pulumi engine through the Automation API, with inline programs (no language plugin needed).
+
+Everything that runs `up`, `preview`, `refresh` or `destroy` goes through here so that the rules hold in
+one place: the project's `pulumi` and dynamic-provider launcher are on PATH, state goes to the configured
+backend, secrets are encrypted with the passphrase, and the CLI never prints secret values.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pulumi import automation as auto
+
+PROJECT = "mailbox-iac"
+
+
+class EngineMissing(RuntimeError):
+    pass
+
+
+def pulumi_bin_dir() -> Path:
+    """The directory holding `pulumi` and `pulumi-resource-pulumi-python` (the project's .venv/bin)."""
+    venv_bin = Path(sys.prefix) / "bin"
+    if (venv_bin / "pulumi").exists() and (venv_bin / "pulumi-resource-pulumi-python").exists():
+        return venv_bin
+    found = shutil.which("pulumi")
+    if found and shutil.which("pulumi-resource-pulumi-python"):
+        return Path(found).parent
+    raise EngineMissing("no Pulumi engine found: run `bash scripts/bootstrap` (it builds or finds one)")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`."""
+
+    backend_url: str
+    passphrase: str
+    work_root: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def local(cls, state_dir: Path, passphrase: str | None = None, env: Mapping[str, str] | None = None) -> Engine:
+        """A file backend under `state_dir` (development, tests, the sandbox)."""
+        secret = passphrase if passphrase is not None else os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+        if secret is None:
+            raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
+        (state_dir / "backend").mkdir(parents=True, exist_ok=True)
+        return cls(f"file://{(state_dir / 'backend').resolve()}", secret, state_dir / "workspaces", dict(env or {}))
+
+    def env_vars(self) -> dict[str, str]:
+        bin_dir = pulumi_bin_dir()
+        return {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_BACKEND_URL": self.backend_url,
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_PYTHON_CMD": sys.executable,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            **self.env,
+        }
+
+    def stack(
+        self,
+        name: str,
+        program: Callable[[], None],
+        config: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ) -> auto.Stack:
+        """Create or select a stack running `program` inline, with the given config set on it."""
+        work_dir = self.work_root / PROJECT
+        work_dir.mkdir(parents=True, exist_ok=True)
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            env_vars=self.env_vars(),
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
+            ),
+            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin_dir().parent)),
+        )
+        stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=opts)
+        values = {k: auto.ConfigValue(v) for k, v in (config or {}).items()}
+        values |= {k: auto.ConfigValue(v, secret=True) for k, v in (secrets or {}).items()}
+        if values:
+            stack.set_all_config(values)
+        return stack

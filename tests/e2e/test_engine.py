@@ -1,0 +1,63 @@
+"""The real Pulumi engine (built by scripts/bootstrap) running our Hostwinds Instance against the emulator:
+up, no-op preview, drift found by refresh --preview-only, repaired by up --refresh, destroy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi import automation as auto
+
+from hostwinds_dynamic.provider import InstanceProvider
+from hostwinds_dynamic.resources import Instance
+from mailbox_iac.engine import Engine
+from tests.emulators import API_KEY, Emulator
+
+DEBIAN = "b1e32484-ea0d-4875-921f-2d01fd7b4341"
+
+
+def program() -> None:
+    server = Instance(
+        "mx1",
+        location_id=12,
+        template=DEBIAN,
+        rid=52,
+        srvrname="e2e-engine-mx1",
+        ssh_keys=["mailbox-iac"],
+        provider=InstanceProvider(rate=20, poll_interval=0.1, build_timeout=60),
+    )
+    pulumi.export("main_ip", server.main_ip)
+    pulumi.export("serviceid", server.serviceid)
+
+
+def test_engine_lifecycle_against_the_emulator(hostwinds: Emulator, tmp_path: Path) -> None:
+    engine = Engine.local(tmp_path / "state", passphrase="e2e-passphrase")
+    stack = engine.stack(
+        "engine-e2e", program, config={"hostwinds:endpoint": hostwinds.url}, secrets={"hostwinds:apiKey": API_KEY}
+    )
+    log: list[str] = []
+
+    up = stack.up(on_output=log.append, show_secrets=False)
+    assert up.summary.result == "succeeded"
+    [inst] = hostwinds.state()["instances"]
+    assert up.outputs["main_ip"].value == inst["main_ip"] and inst["status"] == "ACTIVE"
+
+    stack.preview(expect_no_changes=True, on_output=log.append)
+
+    hostwinds.tamper(inst["serviceid"], srvrname="renamed-by-hand")  # drift behind Pulumi's back
+    with pytest.raises(auto.CommandError, match="code: 7"):
+        stack.refresh(preview_only=True, expect_no_changes=True, on_output=log.append, show_secrets=False)
+
+    stack.up(refresh=True, on_output=log.append, show_secrets=False)
+    assert hostwinds.state()["instances"][0]["srvrname"] == "e2e-engine-mx1"
+    stack.refresh(preview_only=True, expect_no_changes=True, on_output=log.append, show_secrets=False)
+
+    state_text = "".join(p.read_text() for p in (tmp_path / "state" / "backend").rglob("*.json"))
+    assert "e2e-engine-mx1" in state_text
+    assert API_KEY not in state_text and API_KEY not in "\n".join(log)
+    assert inst["password"] not in state_text
+
+    stack.destroy(on_output=log.append, show_secrets=False)
+    assert hostwinds.state()["instances"] == []
+    stack.workspace.remove_stack("engine-e2e")
