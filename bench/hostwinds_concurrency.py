@@ -39,7 +39,7 @@ def main() -> None:
     def create(i: int) -> str:
         props = {"location_id": 12, "template": DEBIAN, "rid": 52, "srvrname": f"bench-{i:03d}", "ssh_keys": []}
         try:
-            return provider.create(props).outs["status"]  # type: ignore[index]
+            return str((provider.create(props).outs or {})["status"])
         except Exception as exc:
             return f"failed: {exc}"
 
