@@ -1,0 +1,71 @@
+"""Mailbox accounts on the host: one Dovecot passwd-file per mailbox (`users/<domain>/<local>`).
+
+One file per account means parallel creates never contend for a shared file and each change is one
+atomic rename. Passwords are hashed (ARGON2ID) in this process; only the hash crosses the wire and lands
+on disk. Dovecot re-reads a passwd-file when it changes, so new passwords work without any restart.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mailbox_iac.mailhost.render import USERS_DIR, user_line
+from mailbox_iac.mailhost.ssh import Connection
+
+# libsodium (Dovecot's ARGON2ID) verifies only parallelism 1; 32 MiB and 3 passes per login.
+_hasher = PasswordHasher(time_cost=3, memory_cost=32768, parallelism=1)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(argon2_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(argon2_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def account_path(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{USERS_DIR}/{domain}/{local}"
+
+
+def write_account(conn: Connection, address: str, password: str, quota_mb: int) -> None:
+    line = user_line(address, hash_password(password), quota_mb)
+    conn.run(["install", "-d", "-m", "0750", "-o", "root", "-g", "dovecot", account_path(address).rsplit("/", 1)[0]])
+    conn.put(account_path(address), line.encode(), 0o640, "root", "dovecot")
+
+
+def read_account(conn: Connection, address: str) -> tuple[str, int] | None:
+    """(ARGON2ID hash, quota MB) as the host has them, or None when the account does not exist."""
+    data = conn.read(account_path(address))
+    if not data:
+        return None
+    fields = data.decode("utf-8", "replace").strip().split(":")
+    if len(fields) < 2 or fields[0] != address:
+        return ("", 0)
+    quota = fields[-1].rsplit("=", 1)[-1].removesuffix("M") if "quota_rule" in fields[-1] else "0"
+    return fields[1].removeprefix("{ARGON2ID}"), int(quota) if quota.isdigit() else 0
+
+
+def delete_account(conn: Connection, address: str) -> None:
+    """Remove the account and end its open sessions (mail stays in the maildir until the host goes).
+
+    The file is emptied, not removed: Dovecot keeps serving its cached copy of a passwd-file that has
+    disappeared, while an emptied one is re-read and no longer knows the user."""
+    conn.put(account_path(address), b"", 0o640, "root", "dovecot")
+    # Dovecot looks at a changed passwd-file at most once a second: return only once it no longer knows
+    # the user, so that "deleted" means "cannot log in".
+    conn.run(
+        [
+            "sh",
+            "-c",
+            'for i in $(seq 40); do doveadm user "$1" >/dev/null 2>&1 || exit 0; sleep 0.25; done; exit 1',
+            "sh",
+            address,
+        ]
+    )
+    conn.run(["doveadm", "kick", address], check=False)

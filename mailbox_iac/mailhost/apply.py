@@ -1,0 +1,289 @@
+"""Converge a Debian host to a rendered release, over one SSH connection.
+
+1. `prepare`: missing packages installed (skipped when present), the vmail user, directories, a
+   self-signed certificate until a real one is issued.
+2. `stage`: every file uploaded into `releases/<id>.tmp`, which is renamed to `releases/<id>` when complete.
+3. `validate`: the staged files are checked by the daemons' own tools (postconf, doveconf, opendkim -n).
+   A rejected release is never activated; the running configuration keeps serving.
+4. `activate`: a script on the host, detached from the SSH session so that a dropped connection cannot
+   stop it halfway, switches the `current` symlink atomically, runs `postfix check`, reloads only the
+   daemons whose files changed (starting any that are not running), and switches back if anything fails.
+The host ends either entirely on the old release or entirely on the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shlex
+import time
+from dataclasses import dataclass
+
+from mailbox_iac.mailhost.render import (
+    CURRENT,
+    LINKS,
+    LOG_DIR,
+    MAIL_DIR,
+    ROOT,
+    TLS_CERT,
+    TLS_KEY,
+    USERS_DIR,
+    File,
+    services_changed,
+)
+from mailbox_iac.mailhost.ssh import Connection, RemoteCommandFailed
+
+PACKAGES = ("postfix", "dovecot-imapd", "dovecot-lmtpd", "opendkim", "openssl", "ca-certificates")
+RELEASES = f"{ROOT}/releases"
+KEEP_RELEASES = 3
+
+
+class ConfigRejected(Exception):
+    """The daemons' own checks refused the new configuration; nothing was activated."""
+
+
+class ActivationFailed(Exception):
+    """The new release could not be activated; the host was switched back to the previous one."""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    systemd: bool
+    missing_packages: tuple[str, ...]
+    current_release: str  # directory name of the live release, `<release>-<nonce>`; "" before the first apply
+
+
+def detect(conn: Connection) -> HostFacts:
+    script = (
+        "if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi; "
+        f'echo current=$(basename "$(readlink {CURRENT} 2>/dev/null)" 2>/dev/null); '
+        f"dpkg-query -W -f='pkg=${{Package}} ${{db:Status-Status}}\\n' {' '.join(PACKAGES)} 2>/dev/null || true"
+    )
+    _, out, _ = conn.run(script)
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line and not line.startswith("pkg="))
+    installed = {
+        line[4:].split()[0] for line in out.splitlines() if line.startswith("pkg=") and line.endswith(" installed")
+    }
+    return HostFacts(
+        systemd=values.get("systemd") == "1",
+        missing_packages=tuple(p for p in PACKAGES if p not in installed),
+        current_release=values.get("current", "").strip(),
+    )
+
+
+def prepare(conn: Connection, facts: HostFacts, hostname: str) -> None:
+    if facts.missing_packages:
+        conn.run("echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections")
+        conn.run("DEBIAN_FRONTEND=noninteractive apt-get update -qq")
+        conn.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", *facts.missing_packages])
+    q = shlex.quote
+    conn.run(
+        "set -e; "
+        "getent passwd vmail >/dev/null || useradd --system --user-group --home-dir "
+        f"{MAIL_DIR} --shell /usr/sbin/nologin vmail; "
+        f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} /etc/ssl/mailbox-iac; "
+        f"install -d -m 0700 {ROOT}/original; "
+        f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
+        f"install -d -m 0770 -o vmail -g vmail {MAIL_DIR}; "
+        f"[ -s {TLS_CERT} ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={q(hostname)} "
+        f"-addext subjectAltName=DNS:{q(hostname)} -keyout {TLS_KEY} -out {TLS_CERT} 2>/dev/null; "
+        f"chmod 0600 {TLS_KEY}"
+    )
+
+
+def stage(conn: Connection, release: str, files: dict[str, File]) -> str:
+    """Upload a release and return its directory name (`<release>-<nonce>`). An intact directory of the
+    same release is reused; one that was edited by hand is left alone and a fresh one is uploaded."""
+    want = {p: f.sha256 for p, f in files.items()}
+    _, existing, _ = conn.run(["sh", "-c", 'cd "$1" && ls -1d "$2"-* 2>/dev/null || true', "sh", RELEASES, release])
+    for name in existing.split():
+        if (
+            not name.endswith(".tmp")
+            and conn.read(f"{RELEASES}/{name}/.complete") is not None
+            and digests(conn, f"{RELEASES}/{name}") == want
+        ):
+            return name
+    name = f"{release}-{secrets.token_hex(3)}"
+    tmp = f"{RELEASES}/{name}.tmp"
+    dirs = sorted({f"{tmp}/{p.rsplit('/', 1)[0]}" for p in files if "/" in p})
+    conn.run(["sh", "-c", 'rm -rf "$1" && install -d -m 0755 "$@"', "sh", tmp, *dirs])
+    for path, f in sorted(files.items()):
+        conn.put(f"{tmp}/{path}", f.content.encode(), f.mode, f.owner, f.group)
+    key_dirs = sorted({f"{tmp}/{p.rsplit('/', 1)[0]}" for p, f in files.items() if f.owner == "opendkim"})
+    if key_dirs:
+        conn.run(["chown", "-R", "opendkim:opendkim", f"{tmp}/opendkim/keys"])
+        conn.run(["chmod", "0700", *key_dirs, f"{tmp}/opendkim/keys"])
+    conn.put(f"{tmp}/.complete", b"")
+    conn.run(["mv", "-T", tmp, f"{RELEASES}/{name}"])
+    return name
+
+
+def validate(conn: Connection, name: str) -> None:
+    release_dir = f"{RELEASES}/{name}"
+    # opendkim.conf names its tables under `current`; check a copy that names the staged ones instead.
+    conn.run(
+        [
+            "sh",
+            "-c",
+            'sed "s#$1/#$2/#g" "$2/opendkim/opendkim.conf" > "$2/.opendkim-check.conf"',
+            "sh",
+            CURRENT,
+            release_dir,
+        ]
+    )
+    checks = [
+        ["postconf", "-c", f"{release_dir}/postfix", "-n"],
+        ["postconf", "-c", f"{release_dir}/postfix", "-M"],
+        ["doveconf", "-c", f"{release_dir}/dovecot/dovecot.conf", "-n"],
+        ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
+    ]
+    problems = []
+    for argv in checks:
+        status, _, err = conn.run(argv, check=False)
+        if status != 0 or "warning" in err.lower() or "error" in err.lower():
+            problems.append(f"{argv[0]}: {err.strip() or f'exit status {status}'}")
+    if problems:
+        raise ConfigRejected("the new configuration was refused before activation:\n" + "\n".join(problems))
+
+
+# Without systemd the daemons are driven directly: (is it running, reload it, start it).
+DAEMONS = {
+    "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
+    "dovecot": ("doveadm service status >/dev/null 2>&1", "doveadm reload", "dovecot"),
+    "opendkim": (
+        'kill -0 "$(cat /run/opendkim/opendkim.pid 2>/dev/null)" 2>/dev/null',
+        'kill -USR1 "$(cat /run/opendkim/opendkim.pid)"',
+        "install -d -o opendkim -g opendkim /run/opendkim && opendkim -x /etc/opendkim.conf",
+    ),
+}
+
+
+def activation_script(release: str, previous: str, changed: list[str], systemd: bool) -> str:
+    """The script that switches releases on the host. Pure, so it can be read and tested."""
+
+    def ensure(service: str, reload_it: bool) -> str:
+        running, reload, start = (
+            (f"systemctl is-active -q {service}", f"systemctl reload {service}", f"systemctl enable --now {service}")
+            if systemd
+            else DAEMONS[service]
+        )
+        return f"if {running}; then {reload if reload_it else 'true'}; else {start}; fi"
+
+    links = "\n".join(
+        f"[ -L {live} ] || {{ [ -e {live} ] && cp -a {live} {ROOT}/original/ 2>/dev/null; true; }}\n"
+        f"ln -sfn {CURRENT}/{rel} {live}.mbx-new && mv -T {live}.mbx-new {live}"
+        for rel, live in sorted(LINKS.items())
+    )
+
+    def switch(target: str) -> str:
+        return f"ln -sfn releases/{target} {CURRENT}.new && mv -T {CURRENT}.new {CURRENT}"
+
+    services = "\n".join(
+        f"{ensure(s, s in changed)} || fail 'starting or reloading {s}'" for s in ("opendkim", "dovecot", "postfix")
+    )
+    rollback = (
+        f"{switch(previous)}\n" + "\n".join(ensure(s, True) + " || true" for s in ("opendkim", "dovecot", "postfix"))
+        if previous
+        else "true"
+    )
+    return f"""#!/bin/sh
+# Switches this host to release {release}; written and started by mailbox-iac, detached from SSH.
+R={RELEASES}/{release}
+result() {{ echo "$1" > "$R/.result.tmp" && mv "$R/.result.tmp" "$R/.result"; }}
+fail() {{
+  {rollback}
+  result "rolled back: $1"
+  exit 1
+}}
+{links}
+{switch(release)} || fail 'switching the current release'
+postfix check || fail 'postfix check'
+{services}
+cd {RELEASES} && ls -1t | grep -v -x -e {release} -e {previous or release} | tail -n +{KEEP_RELEASES} | xargs -r rm -rf
+result ok
+"""
+
+
+def activate(
+    conn: Connection, release: str, previous: str, changed: list[str], systemd: bool, timeout: float = 120.0
+) -> None:
+    release_dir = f"{RELEASES}/{release}"
+    conn.put(f"{release_dir}/.activate.sh", activation_script(release, previous, changed, systemd).encode(), 0o700)
+    conn.run(["rm", "-f", f"{release_dir}/.result"])
+    conn.run(f"setsid -f sh {release_dir}/.activate.sh > {release_dir}/.activate.log 2>&1 < /dev/null")
+    wait_for_activation(conn, release, timeout)
+
+
+def wait_for_activation(conn: Connection, release: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = conn.read(f"{RELEASES}/{release}/.result")
+        if result is not None:
+            if result.strip() != b"ok":
+                log = (conn.read(f"{RELEASES}/{release}/.activate.log") or b"").decode("utf-8", "replace")
+                raise ActivationFailed(f"release {release}: {result.decode().strip()}\n{log[-2000:]}")
+            return
+        time.sleep(0.2)
+    raise ActivationFailed(f"release {release} did not finish activating within {timeout:.0f}s")
+
+
+def digests(conn: Connection, directory: str) -> dict[str, str]:
+    """{path relative to `directory`: sha256} of its files (hidden bookkeeping files left out)."""
+    status, out, _ = conn.run(
+        [
+            "sh",
+            "-c",
+            "cd \"$1\" 2>/dev/null && find . -type f ! -name '.*' -print0 | xargs -0 -r sha256sum",
+            "sh",
+            directory,
+        ],
+        check=False,
+    )
+    if status != 0:
+        return {}
+    found = {}
+    for line in out.splitlines():
+        digest, _, path = line.partition("  ")
+        found[path.removeprefix("./")] = digest
+    return found
+
+
+def live_digests(conn: Connection) -> dict[str, str]:
+    """{path relative to the release: sha256} of what the live links point at; missing links are absent.
+    A file edited by hand on the server shows up here as a different digest (drift)."""
+    found = digests(conn, CURRENT)
+    links = list(LINKS.items())
+    _, targets, _ = conn.run(" ; ".join(f"readlink {live} || echo -" for _, live in links))
+    for (rel, _), target in zip(links, targets.splitlines(), strict=True):
+        if target != f"{CURRENT}/{rel}":
+            found[rel] = "not-linked:" + hashlib.sha256(target.encode()).hexdigest()[:12]
+    return found
+
+
+def converge(conn: Connection, hostname: str, release: str, files: dict[str, File]) -> dict[str, str]:
+    """The whole apply. Returns the live digests afterwards."""
+    facts = detect(conn)
+    prepare(conn, facts, hostname)
+    before = live_digests(conn)
+    name = stage(conn, release, files)
+    validate(conn, name)
+    changed = services_changed(before, {p: f.sha256 for p, f in files.items()})
+    previous = facts.current_release if facts.current_release != name else ""
+    try:
+        activate(conn, name, previous, changed, facts.systemd)
+    except RemoteCommandFailed as exc:
+        raise ActivationFailed(str(exc)) from None
+    return live_digests(conn)
+
+
+def restore_script() -> str:
+    """Undo mailbox-iac on a host: the package's original files back in place, daemons reloaded, releases
+    removed. Accounts and delivered mail stay where they are."""
+    restore = "\n".join(
+        f"if [ -L {live} ]; then if [ -e {ROOT}/original/{live.rsplit('/', 1)[1]} ]; then "
+        f"cp -a {ROOT}/original/{live.rsplit('/', 1)[1]} {live}.mbx-old && mv -T {live}.mbx-old {live}; "
+        f"else rm -f {live}; fi; fi"
+        for live in LINKS.values()
+    )
+    reload = "\n".join(f"if {running}; then {again}; fi" for running, again, _ in DAEMONS.values())
+    return f"set -u\n{restore}\n{reload}\nrm -rf {CURRENT} {RELEASES}\n"

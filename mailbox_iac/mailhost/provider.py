@@ -1,0 +1,193 @@
+"""Pulumi dynamic providers for the mail host and its mailbox accounts, over SSH.
+
+THIS MODULE PATH IS PERMANENT (`mailbox_iac.mailhost.provider`): state pickles these classes by reference.
+
+`MailHostProvider` converges a host to the rendered configuration of a `MailHostPlan`; `read` hashes
+the live files, so a change made by hand on the server is drift. `delete` puts the package's original
+configuration back and reloads; mail already delivered stays in the maildirs.
+`MailboxProvider` manages one account. The password arrives as a secret, is hashed in this process and
+only the hash reaches the host; state keeps the password as an encrypted secret so rotation can be seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.runtime import rpc
+
+from mailbox_iac.mailhost import accounts, apply, render
+from mailbox_iac.mailhost.ssh import Connection, HostKeyMismatch, SshError, SshTarget
+from mailbox_iac.plan.model import MailHostPlan
+
+log = logging.getLogger("mailbox_iac.mailhost")
+SSH_KEYS = ("host", "port", "user", "private_key", "host_key")
+
+
+def _unknown(value: Any) -> bool:
+    return bool(value == rpc.UNKNOWN)
+
+
+def _target(props: dict[str, Any]) -> SshTarget:
+    return SshTarget(
+        str(props["host"]),
+        int(props.get("port") or 22),
+        str(props.get("user") or "root"),
+        str(props["private_key"]),
+        str(props.get("host_key") or ""),
+    )
+
+
+def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
+    return {
+        "host": str(props["host"]),
+        "port": int(props.get("port") or 22),
+        "user": str(props.get("user") or "root"),
+        "private_key": props["private_key"],
+        "host_key": host_key,
+    }
+
+
+def plan_from(data: dict[str, Any]) -> MailHostPlan:
+    """The plan arrives as plain data (lists, not tuples): rebuild the frozen dataclass."""
+    return MailHostPlan(
+        server=data["server"],
+        hostname=data["hostname"],
+        domains=tuple(data["domains"]),
+        mailboxes=tuple((a, int(q)) for a, q in data["mailboxes"]),
+        aliases=tuple((src, tuple(t)) for src, t in data["aliases"]),
+        dkim=tuple((d, s) for d, s in data["dkim"]),
+        mta_sts_policies=tuple((d, p) for d, p in data["mta_sts_policies"]),
+    )
+
+
+def desired_files(props: dict[str, Any]) -> dict[str, render.File]:
+    keys = {tuple(k.split("/", 1)): pem for k, pem in (props.get("dkim_keys") or {}).items()}
+    return render.render(plan_from(props["plan"]), keys)
+
+
+class MailHostProvider(ResourceProvider):
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        files = desired_files(props)
+        release = render.release_id(files)
+        with Connection(_target(props)) as conn:
+            live = apply.converge(conn, props["plan"]["hostname"], release, files)
+            host_key = conn.host_key
+        log.info("mail host %s now on release %s", props["host"], release)
+        return {**_ssh_outs(props, host_key), "hostname": props["plan"]["hostname"], "release": release, "files": live}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = self._apply(props)
+        return CreateResult(f"{outs['host']}:{outs['port']}", outs)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._apply({**news, "host_key": news.get("host_key") or olds.get("host_key", "")}))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [k for k in ("host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
+        changed = list(replaces)
+        if any(_unknown(news.get(k)) for k in ("plan", "dkim_keys", "private_key")):
+            changed.append("files")
+        else:
+            desired = {p: f.sha256 for p, f in desired_files(news).items()}
+            if desired != olds.get("files"):
+                changed.append("files")
+            if news.get("private_key") != olds.get("private_key") or news.get("user", "root") != olds.get("user"):
+                changed.append("ssh")
+            if news.get("host_key") and news["host_key"] != olds.get("host_key"):
+                changed.append("host_key")
+        return DiffResult(changes=bool(changed), replaces=replaces)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with Connection(_target(props)) as conn:
+            live = apply.live_digests(conn)
+            release = apply.detect(conn).current_release.split("-")[0]
+        return ReadResult(
+            id_,
+            {
+                **{k: props[k] for k in SSH_KEYS},
+                "hostname": props.get("hostname", ""),
+                "release": release,
+                "files": live,
+            },
+        )
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        try:
+            with Connection(_target(props)) as conn:
+                conn.run(apply.restore_script())
+        except HostKeyMismatch:
+            raise
+        except SshError as exc:  # the server is gone or unreachable: nothing left to undo
+            log.warning("mail host %s not reachable on delete (%s); leaving it as it is", props.get("host"), exc)
+
+
+class MailboxProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [
+            CheckFailure(k, f"{k} is required")
+            for k in ("host", "private_key", "address", "password")
+            if not news.get(k)
+        ]
+        if not news.get("host_key"):
+            failures.append(CheckFailure("host_key", "host_key is required: pass the MailHost's recorded host_key"))
+        return CheckResult(news, failures)
+
+    def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        with Connection(_target(props)) as conn:
+            accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
+        return self._outs(props, verified=True, quota=int(props["quota_mb"]))
+
+    def _outs(self, props: dict[str, Any], verified: bool, quota: int) -> dict[str, Any]:
+        return {
+            **_ssh_outs(props, str(props.get("host_key") or "")),
+            "address": props["address"],
+            "password": props["password"],
+            "quota_mb": quota,
+            "verified": verified,
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["address"], self._write(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._write(news))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [
+            k for k in ("address", "host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))
+        ]
+        changed = replaces + [
+            k
+            for k in ("password", "quota_mb", "private_key", "host_key")
+            if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))
+        ]
+        if not olds.get("verified", True):
+            changed.append("verified")
+        return DiffResult(changes=bool(changed), replaces=replaces)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with Connection(_target(props)) as conn:
+            found = accounts.read_account(conn, props["address"])
+        if found is None:
+            return ReadResult(id_="", outs={})
+        argon2_hash, quota = found
+        return ReadResult(id_, self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        try:
+            with Connection(_target(props)) as conn:
+                accounts.delete_account(conn, props["address"])
+        except HostKeyMismatch:
+            raise
+        except SshError as exc:
+            log.warning("mail host %s not reachable on delete of %s (%s)", props.get("host"), props["address"], exc)

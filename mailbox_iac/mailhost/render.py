@@ -1,0 +1,340 @@
+"""The mail host's configuration files, rendered from the plan. Pure: plan in, {path: File} out.
+
+Postfix receives mail for the virtual domains and hands it to Dovecot over LMTP; submission (587,
+STARTTLS) and submissions (465, implicit TLS) require TLS and SASL authentication through Dovecot and
+only let a mailbox send as itself; OpenDKIM signs what authenticated users send. Every value that comes
+from a spec was validated by the spec model (hostnames, local parts, addresses); `_safe` checks again so
+that no value can add a line, a parameter or a path component to a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from mailbox_iac.plan.model import MailHostPlan
+
+ROOT = "/etc/mailbox-iac"
+CURRENT = f"{ROOT}/current"  # symlink to the active release; switched atomically
+USERS_DIR = "/var/lib/mailbox-iac/users"  # one passwd-file per mailbox: users/<domain>/<local>
+MAIL_DIR = "/var/mail/vhosts"
+TLS_CERT = "/etc/ssl/mailbox-iac/mail.crt"
+TLS_KEY = "/etc/ssl/mailbox-iac/mail.key"
+LOG_DIR = "/var/log/mailbox-iac"
+OPENDKIM_SOCKET = "inet:8891@127.0.0.1"  # OpenDKIM's spelling of the milter socket...
+OPENDKIM_MILTER = "inet:127.0.0.1:8891"  # ...and Postfix's spelling of the same socket
+
+# Files of a release, relative to the release directory, and the live paths that link to them.
+LINKS = {
+    "postfix/main.cf": "/etc/postfix/main.cf",
+    "postfix/master.cf": "/etc/postfix/master.cf",
+    "dovecot/dovecot.conf": "/etc/dovecot/dovecot.conf",
+    "opendkim/opendkim.conf": "/etc/opendkim.conf",
+}
+SERVICE_OF = {"postfix": "postfix", "dovecot": "dovecot", "opendkim": "opendkim", "mta-sts": None}
+
+_SAFE = re.compile(r"^[A-Za-z0-9@._+-]+$")
+
+
+@dataclass(frozen=True)
+class File:
+    content: str
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+def _safe(value: str) -> str:
+    if not _SAFE.match(value):
+        raise ValueError(f"refusing to write {value!r} into a mail-server file")
+    return value
+
+
+HEADER = "# Managed by mailbox-iac. Changes made here are reported as drift and overwritten.\n"
+
+
+def main_cf(plan: MailHostPlan) -> str:
+    return (
+        HEADER
+        + f"""compatibility_level = 3.6
+myhostname = {_safe(plan.hostname)}
+myorigin = $myhostname
+mydestination = localhost
+mynetworks = 127.0.0.0/8 [::1]/128
+inet_interfaces = all
+inet_protocols = all
+smtpd_banner = $myhostname ESMTP
+local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated
+biff = no
+append_dot_mydomain = no
+readme_directory = no
+maillog_file = {LOG_DIR}/postfix.log
+alias_maps =
+alias_database =
+recipient_delimiter = +
+
+virtual_mailbox_domains = texthash:{CURRENT}/postfix/virtual_domains
+virtual_mailbox_maps = texthash:{CURRENT}/postfix/virtual_mailboxes
+virtual_alias_maps = texthash:{CURRENT}/postfix/virtual_aliases
+virtual_transport = lmtp:unix:private/dovecot-lmtp
+
+smtpd_tls_chain_files = {TLS_KEY}, {TLS_CERT}
+smtpd_tls_security_level = may
+smtpd_tls_auth_only = yes
+smtpd_tls_protocols = >=TLSv1.2
+smtpd_tls_mandatory_protocols = >=TLSv1.2
+smtpd_tls_loglevel = 1
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
+
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_sasl_auth_enable = no
+smtpd_sender_login_maps = texthash:{CURRENT}/postfix/sender_logins
+smtpd_helo_required = yes
+smtpd_peername_lookup = no
+disable_vrfy_command = yes
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, reject_unlisted_recipient
+message_size_limit = 26214400
+mailbox_size_limit = 0
+smtpd_client_connection_count_limit = 20
+smtpd_client_connection_rate_limit = 60
+smtpd_client_message_rate_limit = 200
+smtpd_client_recipient_rate_limit = 500
+smtpd_recipient_limit = 100
+smtpd_error_sleep_time = 1s
+
+smtpd_milters = {OPENDKIM_MILTER}
+non_smtpd_milters = $smtpd_milters
+milter_default_action = tempfail
+milter_protocol = 6
+"""
+    )
+
+
+_SUBMISSION = """  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+  -o milter_macro_daemon_name=ORIGINATING
+"""
+
+
+def master_cf() -> str:
+    return (
+        HEADER
+        + "smtp       inet  n - n - -    smtpd\n"
+        + "submission inet  n - n - -    smtpd\n  -o syslog_name=postfix/submission\n"
+        + _SUBMISSION
+        + "submissions inet n - n - -    smtpd\n  -o syslog_name=postfix/submissions\n  -o smtpd_tls_wrappermode=yes\n"
+        + _SUBMISSION
+        + """pickup     unix  n - n 60 1   pickup
+cleanup    unix  n - n - 0    cleanup
+qmgr       unix  n - n 300 1  qmgr
+tlsmgr     unix  - - n 1000? 1 tlsmgr
+rewrite    unix  - - n - -    trivial-rewrite
+bounce     unix  - - n - 0    bounce
+defer      unix  - - n - 0    bounce
+trace      unix  - - n - 0    bounce
+verify     unix  - - n - 1    verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n - -    proxymap
+proxywrite unix  - - n - 1    proxymap
+smtp       unix  - - n - -    smtp
+relay      unix  - - n - -    smtp
+showq      unix  n - n - -    showq
+error      unix  - - n - -    error
+retry      unix  - - n - -    error
+discard    unix  - - n - -    discard
+local      unix  - n n - -    local
+virtual    unix  - n n - -    virtual
+lmtp       unix  - - n - -    lmtp
+anvil      unix  - - n - 1    anvil
+scache     unix  - - n - 1    scache
+postlog    unix-dgram n - n - 1 postlogd
+"""
+    )
+
+
+def dovecot_conf(plan: MailHostPlan) -> str:
+    return (
+        HEADER
+        + f"""protocols = imap lmtp
+listen = *, ::
+log_path = {LOG_DIR}/dovecot.log
+ssl = required
+ssl_cert = <{TLS_CERT}
+ssl_key = <{TLS_KEY}
+ssl_min_protocol = TLSv1.2
+ssl_prefer_server_ciphers = yes
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_username_chars = abcdefghijklmnopqrstuvwxyz0123456789.-_@
+auth_username_format = %Lu
+mail_location = maildir:{MAIL_DIR}/%d/%n
+mail_uid = vmail
+mail_gid = vmail
+first_valid_uid = 100
+mail_plugins = quota
+postmaster_address = postmaster@{_safe(plan.hostname)}
+hostname = {_safe(plan.hostname)}
+
+passdb {{
+  driver = passwd-file
+  args = scheme=ARGON2ID {USERS_DIR}/%d/%n
+}}
+userdb {{
+  driver = passwd-file
+  args = {USERS_DIR}/%d/%n
+  default_fields = uid=vmail gid=vmail home={MAIL_DIR}/%d/%n
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    port = 993
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  unix_listener /var/spool/postfix/private/dovecot-lmtp {{
+    mode = 0600
+    user = postfix
+    group = postfix
+  }}
+}}
+service auth {{
+  unix_listener /var/spool/postfix/private/auth {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+
+namespace inbox {{
+  inbox = yes
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = subscribe
+  }}
+}}
+
+protocol lmtp {{
+  mail_plugins = $mail_plugins
+}}
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+}}
+plugin {{
+  quota = maildir:User quota
+  quota_rule = *:storage=1G
+}}
+"""
+    )
+
+
+def opendkim_conf() -> str:
+    return (
+        HEADER
+        + f"""Syslog yes
+UMask 007
+UserID opendkim
+PidFile /run/opendkim/opendkim.pid
+Socket {OPENDKIM_SOCKET}
+Mode sv
+MTA ORIGINATING
+Canonicalization relaxed/simple
+OversignHeaders From
+SubDomains no
+KeyTable refile:{CURRENT}/opendkim/KeyTable
+SigningTable refile:{CURRENT}/opendkim/SigningTable
+InternalHosts {CURRENT}/opendkim/TrustedHosts
+ExternalIgnoreList {CURRENT}/opendkim/TrustedHosts
+"""
+    )
+
+
+def _map(rows: list[tuple[str, str]]) -> str:
+    return HEADER + "".join(f"{_safe(k)} {v}\n" for k, v in rows)
+
+
+def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[str, File]:
+    """Every file of a release, relative to the release directory. `dkim_keys`: (domain, selector) -> PEM."""
+    files = {
+        "postfix/main.cf": File(main_cf(plan)),
+        "postfix/master.cf": File(master_cf()),
+        "postfix/virtual_domains": File(_map([(d, "OK") for d in plan.domains])),
+        "postfix/virtual_mailboxes": File(_map([(a, "OK") for a, _ in plan.mailboxes])),
+        # Identity rows first: without them a catch-all (@domain) would also swallow existing mailboxes.
+        "postfix/virtual_aliases": File(
+            _map(
+                [(a, a) for a, _ in plan.mailboxes]
+                + [(src, ",".join(_safe(t) for t in ts)) for src, ts in plan.aliases]
+            )
+        ),
+        "postfix/sender_logins": File(_map([(a, a) for a, _ in plan.mailboxes])),
+        "dovecot/dovecot.conf": File(dovecot_conf(plan)),
+        "opendkim/opendkim.conf": File(opendkim_conf()),
+        "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
+    }
+    key_rows, signing_rows = [], []
+    for domain, selector in plan.dkim:
+        name = f"{_safe(selector)}._domainkey.{_safe(domain)}"
+        key_path = f"{CURRENT}/opendkim/keys/{domain}/{selector}.private"
+        key_rows.append(f"{name} {domain}:{selector}:{key_path}\n")
+        signing_rows.append(f"*@{domain} {name}\n")
+        pem = dkim_keys.get((domain, selector))
+        if pem is None:
+            raise ValueError(f"no DKIM private key for {domain} selector {selector}")
+        files[f"opendkim/keys/{domain}/{selector}.private"] = File(pem, 0o600, "opendkim", "opendkim")
+    files["opendkim/KeyTable"] = File("".join(key_rows))
+    files["opendkim/SigningTable"] = File("".join(signing_rows))
+    for domain, policy in plan.mta_sts_policies:
+        files[f"mta-sts/{_safe(domain)}.txt"] = File(policy)
+    return files
+
+
+def release_id(files: dict[str, File]) -> str:
+    """Releases are named by their content: the same configuration is the same release."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        f = files[path]
+        digest.update(f"{path}\0{f.mode:o}\0{f.owner}\0{f.group}\0{f.sha256}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def services_changed(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Daemons to reload: those with a file whose digest differs between two {path: sha256} maps."""
+    changed = {p.split("/", 1)[0] for p in set(old) | set(new) if old.get(p) != new.get(p)}
+    return sorted(s for d in changed if (s := SERVICE_OF.get(d)))
+
+
+def user_line(address: str, argon2_hash: str, quota_mb: int) -> str:
+    """One Dovecot passwd-file entry: the hash only, never the password; the quota as a userdb field."""
+    _safe(address)
+    if not argon2_hash.startswith("$argon2id$") or any(c in argon2_hash for c in ":\n"):
+        raise ValueError("not an ARGON2ID hash")
+    return f"{address}:{{ARGON2ID}}{argon2_hash}::::::userdb_quota_rule=*:storage={int(quota_mb)}M\n"

@@ -1,0 +1,82 @@
+"""The mail-host resources a Pulumi program declares. Type tokens are part of state: never rename them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider
+from mailbox_iac.plan.model import MailHostPlan
+
+
+def _secret_opts(opts: pulumi.ResourceOptions | None, *names: str) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(names)))
+
+
+class MailHost(Resource, module="mailhost", name="MailHost"):
+    host_key: pulumi.Output[str]
+    release: pulumi.Output[str]
+    files: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        host: pulumi.Input[str],
+        private_key: pulumi.Input[str],
+        plan: MailHostPlan,
+        dkim_keys: pulumi.Input[dict[str, str]],
+        user: str = "root",
+        port: int = 22,
+        host_key: pulumi.Input[str] = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`dkim_keys`: "domain/selector" -> private key PEM (a secret)."""
+        props: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "private_key": private_key,
+            "host_key": host_key,
+            "plan": asdict(plan),
+            "dkim_keys": dkim_keys,
+            "hostname": None,
+            "release": None,
+            "files": None,
+        }
+        super().__init__(MailHostProvider(), resource_name, props, _secret_opts(opts, "private_key", "dkim_keys"))
+
+
+class Mailbox(Resource, module="mailhost", name="Mailbox"):
+    address: pulumi.Output[str]
+    verified: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        host: pulumi.Input[str],
+        private_key: pulumi.Input[str],
+        host_key: pulumi.Input[str],
+        address: str,
+        password: pulumi.Input[str],
+        quota_mb: int,
+        user: str = "root",
+        port: int = 22,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "private_key": private_key,
+            "host_key": host_key,
+            "address": address,
+            "password": password,
+            "quota_mb": quota_mb,
+            "verified": None,
+        }
+        super().__init__(MailboxProvider(), resource_name, props, _secret_opts(opts, "private_key", "password"))

@@ -1,0 +1,155 @@
+"""SSH to a mail host with paramiko: key login, a pinned host key, quoted commands, atomic uploads.
+
+The host key is recorded on first contact (it becomes a resource output) and verified on every later
+contact; a different key stops everything with a message that says what to check. Commands are argv
+lists joined with `shlex.join`, never strings built from values; secrets never travel in argv.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import posixpath
+import secrets
+import shlex
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import paramiko
+
+
+class SshError(Exception):
+    pass
+
+
+class HostKeyMismatch(SshError):
+    pass
+
+
+class RemoteCommandFailed(SshError):
+    def __init__(self, command: str, status: int, stderr: str) -> None:
+        self.command, self.status, self.stderr = command, status, stderr
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        super().__init__(f"`{command}` exited with {status}:\n{tail}")
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int
+    user: str
+    private_key: str  # OpenSSH or PEM private key text (a secret)
+    host_key: str = ""  # "ssh-ed25519 AAAA..." pinned; empty on first contact
+
+    def __repr__(self) -> str:
+        return f"SshTarget({self.user}@{self.host}:{self.port}, host_key={self.host_key[:24]!r})"
+
+
+def load_private_key(text: str) -> paramiko.PKey:
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return kind.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise SshError("the SSH private key is not an Ed25519, ECDSA or RSA key in OpenSSH or PEM format")
+
+
+class _RecordFirstKey(paramiko.MissingHostKeyPolicy):
+    """Accept the key of a host we have never seen, so it can be pinned. Only used when nothing is pinned."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        return None
+
+
+class Connection:
+    def __init__(self, target: SshTarget, timeout: float = 20.0) -> None:
+        self.target = target
+        self.client = paramiko.SSHClient()
+        name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+        if target.host_key:
+            kind, _, data = target.host_key.partition(" ")
+            key = paramiko.PKey.from_type_string(kind, base64.b64decode(data.split()[0]))
+            self.client.get_host_keys().add(name, kind, key)
+            self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            self.client.set_missing_host_key_policy(_RecordFirstKey())
+        try:
+            self.client.connect(
+                target.host,
+                target.port,
+                target.user,
+                pkey=load_private_key(target.private_key),
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            got = f"{exc.key.get_name()} {exc.key.get_base64()}"
+            raise HostKeyMismatch(
+                f"the SSH host key of {target.host}:{target.port} changed: pinned {target.host_key[:60]}..., "
+                f"offered {got[:60]}.... This happens when a server was rebuilt or when someone is in the "
+                "middle. If the server was rebuilt on purpose, replace the MailHost resource (or clear its "
+                "host_key); otherwise stop and investigate."
+            ) from None
+        except (paramiko.SSHException, OSError) as exc:
+            raise SshError(f"cannot connect to {target.user}@{target.host}:{target.port}: {exc}") from None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    @property
+    def host_key(self) -> str:
+        transport = self.client.get_transport()
+        assert transport is not None
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sftp:
+            self._sftp.close()
+        self.client.close()
+
+    def run(self, argv: list[str] | str, *, check: bool = True, stdin: bytes | None = None) -> tuple[int, str, str]:
+        """Run a command (argv list, quoted here; or a fixed script string). Returns (status, stdout, stderr)."""
+        command = argv if isinstance(argv, str) else shlex.join(argv)
+        chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=600)
+        if stdin is not None:
+            chan_in.write(stdin)
+            chan_in.channel.shutdown_write()
+        out = chan_out.read().decode("utf-8", "replace")
+        err = chan_err.read().decode("utf-8", "replace")
+        status = chan_out.channel.recv_exit_status()
+        if check and status != 0:
+            raise RemoteCommandFailed(command if len(command) < 200 else command[:200] + "...", status, err)
+        return status, out, err
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self.client.open_sftp()
+        return self._sftp
+
+    def put(self, path: str, data: bytes, mode: int = 0o644, owner: str = "root", group: str = "root") -> None:
+        """Write a file atomically: a temporary file beside it, mode and owner set, then rename over."""
+        tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{secrets.token_hex(4)}.tmp")
+        with self.sftp.open(tmp, "wb") as f:
+            f.chmod(mode)
+            f.write(data)
+        if (owner, group) != ("root", "root"):
+            self.run(["chown", f"{owner}:{group}", tmp])
+        self.sftp.posix_rename(tmp, path)
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with self.sftp.open(path, "rb") as f:
+                data: Any = f.read()
+                return bytes(data)
+        except FileNotFoundError:
+            return None

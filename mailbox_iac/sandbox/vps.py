@@ -1,0 +1,153 @@
+"""Sandbox "VPS" hosts: a network namespace with its own address, a private mount namespace in which the
+mail-server directories are the host's own, and a real OpenSSH server that accepts the given keys.
+
+The mail-host provider configures such a host exactly as it would a real Debian server: over SSH, as
+root, with the Debian postfix/dovecot/opendkim packages of this machine. Nothing of the machine's own
+configuration is touched: every directory the mail host writes is bind-mounted from the host's folder.
+Needs root (ip netns, mount); only ever reachable on the sandbox bridge's own addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BRIDGE = "mbxbr0"
+# Directories a mail host writes; each is private to one sandbox host.
+PRIVATE_DIRS = (
+    "etc/postfix",
+    "etc/dovecot",
+    "etc/opendkim",
+    "etc/mailbox-iac",
+    "etc/ssl/mailbox-iac",
+    "var/lib/mailbox-iac",
+    "var/spool/postfix",
+    "var/lib/postfix",
+    "var/lib/dovecot",
+    "var/mail",
+    "var/log/mailbox-iac",
+    "root/.ssh",
+)
+# Copied from the machine's package defaults (with owners and modes), like a fresh image of the VPS.
+SEEDED_DIRS = ("etc/postfix", "etc/dovecot", "var/spool/postfix", "var/lib/postfix", "var/lib/dovecot")
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def ensure_bridge(gateway: str) -> None:
+    """The sandbox network: one bridge on this machine holding `gateway` (e.g. 198.51.100.1/24)."""
+    if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+        _run("ip", "link", "add", BRIDGE, "type", "bridge")
+        _run("ip", "addr", "add", gateway, "dev", BRIDGE)
+    _run("ip", "link", "set", BRIDGE, "up")
+
+
+def remove_bridge() -> None:
+    _run("ip", "link", "del", BRIDGE, check=False)
+
+
+@dataclass
+class Vps:
+    name: str  # short: used in interface and namespace names
+    address: str  # IPv4 inside the sandbox network
+    hostname: str
+    root: Path  # the host's own folder (its "disk")
+    prefix: int = 24
+
+    @property
+    def netns(self) -> str:
+        return f"mbx-{self.name}"
+
+    @property
+    def veth(self) -> str:
+        return "mbxv" + hashlib.sha256(self.name.encode()).hexdigest()[:10]
+
+    @property
+    def host_key_path(self) -> Path:
+        return self.root / "ssh" / "ssh_host_ed25519_key"
+
+    def host_key(self) -> str:
+        """The server's public host key, `ssh-ed25519 AAAA...` (what a client pins on first contact)."""
+        return " ".join(self.host_key_path.with_suffix(".pub").read_text().split()[:2])
+
+    def start(self, authorized_keys: list[str], gateway: str, nameserver: str = "127.0.0.1") -> None:
+        """Boot the host. Its resolver is `nameserver` (the sandbox DNS) and it has no default route:
+        it reaches the sandbox network and nothing else."""
+        ensure_bridge(gateway)
+        for d in PRIVATE_DIRS:
+            target = self.root / d
+            if d in SEEDED_DIRS and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _run("cp", "-a", f"/{d}", str(target))  # owners and modes too
+            target.mkdir(parents=True, exist_ok=True)
+        ssh_dir = self.root / "ssh"
+        ssh_dir.mkdir(parents=True, exist_ok=True)
+        if not self.host_key_path.exists():
+            _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path))
+        auth = self.root / "root/.ssh/authorized_keys"
+        auth.write_text("".join(k.strip() + "\n" for k in authorized_keys))
+        os.chmod(auth.parent, 0o700)
+        os.chmod(auth, 0o600)
+        (ssh_dir / "sshd_config").write_text(
+            f"ListenAddress {self.address}\nPort 22\nHostKey {self.host_key_path}\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "AuthorizedKeysFile /root/.ssh/authorized_keys\nPidFile /run/sshd.pid\nUsePAM no\n"
+            "Subsystem sftp internal-sftp\n"
+        )
+        (ssh_dir / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+        mounts = "\n".join(f"mkdir -p /{d} && mount --bind {self.root / d} /{d}" for d in PRIVATE_DIRS)
+        mounts += f"\nmount --bind {ssh_dir / 'resolv.conf'} /etc/resolv.conf"
+        (ssh_dir / "boot.sh").write_text(
+            "set -e\nmount --make-rprivate /\n"
+            f"{mounts}\nmount -t tmpfs tmpfs /run\nmkdir -p /run/sshd\n"
+            f"hostname {self.hostname}\nexec /usr/sbin/sshd -D -e -f {ssh_dir / 'sshd_config'}\n"
+        )
+        _run("ip", "netns", "add", self.netns)
+        _run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
+        _run("ip", "link", "set", self.veth, "master", BRIDGE, "up")
+        for cmd in (
+            ("ip", "addr", "add", f"{self.address}/{self.prefix}", "dev", "eth0"),
+            ("ip", "link", "set", "eth0", "up"),
+            ("ip", "link", "set", "lo", "up"),
+        ):
+            _run("ip", "netns", "exec", self.netns, *cmd)
+        # A previous host at this address had another MAC: forget it, or packets go nowhere until it expires.
+        _run("ip", "neigh", "flush", "to", self.address, check=False)
+        log = open(self.root / "sshd.log", "ab")  # noqa: SIM115 (handed to the daemon)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "sh", str(ssh_dir / "boot.sh")],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        (self.root / "vps.json").write_text(json.dumps({**asdict(self), "root": str(self.root), "pid": proc.pid}))
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"Server listening" in (self.root / "sshd.log").read_bytes():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd of sandbox host {self.name} did not start: {(self.root / 'sshd.log').read_text()}")
+
+    def stop(self) -> None:
+        """Stop every process of the host and remove its namespace and interface (its folder stays)."""
+        pids = _run("ip", "netns", "pids", self.netns, check=False).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        _run("ip", "netns", "del", self.netns, check=False)
+        _run("ip", "link", "del", self.veth, check=False)
+
+    def running(self) -> bool:
+        return self.netns in _run("ip", "netns", "list", check=False).stdout.split()

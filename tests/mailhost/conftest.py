@@ -1,0 +1,81 @@
+"""One sandbox VPS (network + mount namespace, real sshd) per test module, configured by the product's
+own providers over SSH, exactly as a real Debian server would be."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import ssl
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest
+
+from mailbox_iac import keys
+from mailbox_iac.mailhost.ssh import Connection, SshTarget
+from mailbox_iac.plan.model import MailHostPlan
+from mailbox_iac.plan.planner import plan
+from mailbox_iac.sandbox.vps import Vps
+from mailbox_iac.spec.load import load_file
+from tests.conftest import REPO
+
+GATEWAY = "198.51.100.1/24"
+TLS = ssl.create_default_context()
+TLS.check_hostname = False
+TLS.verify_mode = ssl.CERT_NONE  # the self-signed certificate of a fresh host; real ones come with ACME
+
+
+@dataclass
+class MailVps:
+    vps: Vps
+    private_key: str
+    mailhost: MailHostPlan
+    dkim: dict[str, str] = field(default_factory=dict)  # "domain/selector" -> private PEM
+
+    @property
+    def address(self) -> str:
+        return self.vps.address
+
+    def ssh_inputs(self, host_key: str = "") -> dict[str, Any]:
+        return {"host": self.address, "port": 22, "user": "root", "private_key": self.private_key, "host_key": host_key}
+
+    def connect(self) -> Connection:
+        return Connection(SshTarget(self.address, 22, "root", self.private_key, self.vps.host_key()))
+
+    def imap_login(self, user: str, password: str) -> imaplib.IMAP4_SSL:
+        im = imaplib.IMAP4_SSL(self.address, 993, ssl_context=TLS, timeout=20)
+        im.login(user, password)
+        return im
+
+    def submit(self, user: str, password: str, message: Any, port: int = 587) -> None:
+        if port == 465:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.address, 465, context=TLS, timeout=20)
+        else:
+            smtp = smtplib.SMTP(self.address, port, timeout=20)
+            smtp.starttls(context=TLS)
+        with smtp:
+            smtp.login(user, password)
+            smtp.send_message(message)
+
+
+@pytest.fixture(scope="module")
+def mail_vps(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[MailVps]:
+    index = 20 + zlib.crc32(request.module.__name__.encode()) % 200
+    private, public = keys.ssh_key()
+    state = plan(load_file(REPO / "specs" / "acme.yaml").tenant)
+    mailhost = state.mailhosts[0]
+    vps = Vps(f"t{index}", f"198.51.100.{index}", mailhost.hostname, tmp_path_factory.mktemp("vps"))
+    vps.stop()
+    vps.start([public], GATEWAY)
+    dkim = {f"{d}/{s}": keys.dkim_key()[0] for d, s in mailhost.dkim}
+    try:
+        yield MailVps(vps, private, mailhost, dkim)
+    finally:
+        vps.stop()
+
+
+@pytest.fixture(scope="module")
+def mailhost_inputs(mail_vps: MailVps) -> dict[str, Any]:
+    return {**mail_vps.ssh_inputs(), "plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim}

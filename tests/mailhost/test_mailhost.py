@@ -1,0 +1,224 @@
+"""The mail host against real daemons: sshd, Postfix, Dovecot, OpenDKIM in a sandbox VPS, configured by
+the MailHost and Mailbox providers through Pulumi's own servicer."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import time
+from dataclasses import asdict
+from email.message import EmailMessage
+from typing import Any
+
+import dkim
+import pytest
+from pulumi.runtime import proto
+
+from mailbox_iac import keys
+from mailbox_iac.dns import records
+from mailbox_iac.mailhost import apply, render
+from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider, desired_files
+from tests.mailhost.conftest import TLS, MailVps
+from tests.providers.servicer import Aborted, Driver
+
+ALICE, BOB = "alice@acme-mail.com", "bob@acme-mail.com"
+
+
+@pytest.fixture(scope="module")
+def host(mail_vps: MailVps, mailhost_inputs: dict[str, Any]) -> dict[str, Any]:
+    """The MailHost, created once for the module; returns its outputs."""
+    _, outs = Driver(MailHostProvider()).create(mailhost_inputs)
+    return outs
+
+
+def mailbox(mail_vps: MailVps, host: dict[str, Any], address: str, password: str) -> dict[str, Any]:
+    return {**mail_vps.ssh_inputs(host["host_key"]), "address": address, "password": password, "quota_mb": 2048}
+
+
+def wait_for_message(mail_vps: MailVps, user: str, password: str, subject: str) -> bytes:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        im = mail_vps.imap_login(user, password)
+        im.select("INBOX")
+        _, found = im.search(None, "SUBJECT", f'"{subject}"')
+        if found[0]:
+            _, data = im.fetch(found[0].split()[-1], "(RFC822)")
+            im.logout()
+            return bytes(data[0][1])  # type: ignore[index]
+        im.logout()
+        time.sleep(0.3)
+    raise AssertionError(f"{subject!r} never arrived for {user}")
+
+
+def daemon_pids(mail_vps: MailVps) -> str:
+    with mail_vps.connect() as c:
+        return c.run("cat /var/spool/postfix/pid/master.pid /run/dovecot/master.pid /run/opendkim/opendkim.pid")[1]
+
+
+def test_apply_pins_the_host_key_and_passes_postfix_check(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    assert host["host_key"] == mail_vps.vps.host_key()
+    assert host["files"] == {
+        p: f.sha256
+        for p, f in desired_files({"plan": host and asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim}).items()
+    }
+    with mail_vps.connect() as c:
+        assert c.run(["postfix", "check"])[0] == 0
+        assert apply.detect(c).missing_packages == ()  # present: nothing to install
+        assert apply.detect(c).systemd is False  # detected: this host drives the daemons directly
+        listening = c.run("ss -ltnH")[1]
+    for port in (25, 465, 587, 993):
+        assert f":{port} " in listening
+
+
+def test_mail_flows_and_is_dkim_signed(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    d = Driver(MailboxProvider())
+    for address, pw in ((ALICE, "alice-pass-1"), (BOB, "bob-pass-1")):
+        inputs, failures = d.check(mailbox(mail_vps, host, address, pw))
+        assert failures == []
+        _, outs = d.create(inputs)
+        assert outs["verified"] is True
+    mail_vps.imap_login(ALICE, "alice-pass-1").logout()
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = ALICE, BOB, "flow-587"
+    msg.set_content("hello over submission")
+    mail_vps.submit(ALICE, "alice-pass-1", msg, port=587)
+    raw = wait_for_message(mail_vps, BOB, "bob-pass-1", "flow-587")
+    assert b"DKIM-Signature:" in raw and b"d=acme-mail.com" in raw and b"s=s2026" in raw
+
+    public = keys.dkim_public_from_private(mail_vps.dkim["acme-mail.com/s2026"])
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s2026._domainkey.acme-mail.com."
+        return records.dkim(public).encode()
+
+    assert dkim.verify(raw, dnsfunc=dns)
+
+    msg.replace_header("Subject", "flow-465")
+    mail_vps.submit(ALICE, "alice-pass-1", msg, port=465)
+    wait_for_message(mail_vps, BOB, "bob-pass-1", "flow-465")
+
+
+def test_sending_as_another_mailbox_or_without_auth_is_refused(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = BOB, ALICE, "spoof"
+    msg.set_content("x")
+    # alice may only send as alice
+    with pytest.raises(smtplib.SMTPRecipientsRefused), smtplib.SMTP(mail_vps.address, 587, timeout=20) as s:
+        s.starttls(context=TLS)
+        s.login(ALICE, "alice-pass-1")
+        s.sendmail(BOB, [ALICE], msg.as_bytes())
+    with smtplib.SMTP(mail_vps.address, 25, timeout=20) as s:  # no open relay on port 25
+        s.ehlo("outside.example")
+        code, _ = s.docmd("MAIL FROM:<someone@outside.example>")
+        code, text = s.docmd("RCPT TO:<victim@elsewhere.example>")
+        assert code == 454 or code >= 550, text
+
+
+def test_password_change_works_without_restart(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    d = Driver(MailboxProvider())
+    pids = daemon_pids(mail_vps)
+    old = d.check(mailbox(mail_vps, host, ALICE, "alice-pass-1"))[0]
+    new = d.check(mailbox(mail_vps, host, ALICE, "alice-pass-2"))[0]
+    _, outs = d.read(ALICE, {**old, "verified": True})
+    assert d.diff(ALICE, outs, new).changes == proto.DiffResponse.DIFF_SOME
+    d.update(ALICE, outs, new)
+    mail_vps.imap_login(ALICE, "alice-pass-2").logout()
+    with pytest.raises(imaplib.IMAP4.error):
+        mail_vps.imap_login(ALICE, "alice-pass-1")
+    assert daemon_pids(mail_vps) == pids
+    with mail_vps.connect() as c:  # the hash, never the password, is on disk
+        stored = c.run(["cat", "/var/lib/mailbox-iac/users/acme-mail.com/alice"])[1]
+    assert stored.startswith(f"{ALICE}:{{ARGON2ID}}$argon2id$") and "alice-pass-2" not in stored
+
+
+def test_deleted_mailbox_can_no_longer_log_in(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    d = Driver(MailboxProvider())
+    inputs = d.check(mailbox(mail_vps, host, "carol@acme-mail.com", "carol-pass-1"))[0]
+    id_, outs = d.create(inputs)
+    mail_vps.imap_login("carol@acme-mail.com", "carol-pass-1").logout()
+    d.delete(id_, outs)
+    with pytest.raises(imaplib.IMAP4.error):
+        mail_vps.imap_login("carol@acme-mail.com", "carol-pass-1")
+    assert d.read(id_, outs) == ("", {})
+
+
+def test_a_hand_edit_is_drift_and_up_repairs_it(
+    mail_vps: MailVps, host: dict[str, Any], mailhost_inputs: dict[str, Any]
+) -> None:
+    d = Driver(MailHostProvider())
+    id_, live = d.read(f"{mail_vps.address}:22", host)
+    assert live["files"] == host["files"]
+    assert d.diff(id_, live, mailhost_inputs).changes == proto.DiffResponse.DIFF_NONE
+    with mail_vps.connect() as c:
+        c.run("echo 'smtpd_helo_required = no' >> /etc/postfix/main.cf")
+    _, drifted = d.read(id_, host)
+    assert drifted["files"]["postfix/main.cf"] != host["files"]["postfix/main.cf"]
+    assert d.diff(id_, drifted, mailhost_inputs).changes == proto.DiffResponse.DIFF_SOME
+    repaired = d.update(id_, drifted, mailhost_inputs)
+    assert repaired["files"] == host["files"]
+
+
+def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    files = desired_files({"plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim})
+    broken = {
+        **files,
+        "postfix/main.cf": render.File(files["postfix/main.cf"].content + "this line is not a parameter\n"),
+    }
+    with mail_vps.connect() as c:
+        before = apply.detect(c).current_release
+        with pytest.raises(apply.ConfigRejected, match="refused before activation"):
+            apply.converge(c, mail_vps.mailhost.hostname, render.release_id(broken), broken)
+        assert apply.detect(c).current_release == before
+        assert apply.live_digests(c) == host["files"]
+    mail_vps.imap_login(BOB, "bob-pass-1").logout()
+
+
+def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    files = desired_files({"plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim})
+    changed = {**files, "postfix/main.cf": render.File(files["postfix/main.cf"].content + "# a new comment\n")}
+    release = render.release_id(changed)
+    with mail_vps.connect() as c:
+        old_release = apply.detect(c).current_release
+        name = apply.stage(c, release, changed)  # the connection drops after staging: nothing is live yet
+    with mail_vps.connect() as c:
+        assert apply.detect(c).current_release == old_release
+        assert apply.live_digests(c) == host["files"]
+        # now the drop happens right after activation starts: the detached script finishes on its own
+        script = apply.activation_script(name, old_release, ["postfix"], systemd=False)
+        c.put(f"{apply.RELEASES}/{name}/.activate.sh", script.encode(), 0o700)
+        c.run(f"setsid -f sh {apply.RELEASES}/{name}/.activate.sh > /dev/null 2>&1 < /dev/null")
+    with mail_vps.connect() as c:
+        apply.wait_for_activation(c, name)
+        assert apply.detect(c).current_release == name
+        assert apply.live_digests(c) == {p: f.sha256 for p, f in changed.items()}
+    # and back to the planned configuration
+    Driver(MailHostProvider()).update(
+        f"{mail_vps.address}:22",
+        host,
+        {
+            **mail_vps.ssh_inputs(host["host_key"]),
+            "plan": asdict(mail_vps.mailhost),
+            "dkim_keys": mail_vps.dkim,
+        },
+    )
+
+
+def test_second_apply_changes_and_reloads_nothing(
+    mail_vps: MailVps, host: dict[str, Any], mailhost_inputs: dict[str, Any]
+) -> None:
+    pids = daemon_pids(mail_vps)
+    outs = Driver(MailHostProvider()).update(f"{mail_vps.address}:22", host, mailhost_inputs)
+    assert outs["files"] == host["files"] and daemon_pids(mail_vps) == pids
+
+
+def test_a_different_host_key_stops_everything(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    _, other = keys.ssh_key()
+    fake = "ssh-ed25519 " + other.split()[1]
+    with pytest.raises(Aborted, match="the SSH host key of .* changed"):
+        Driver(MailHostProvider()).read(f"{mail_vps.address}:22", {**host, "host_key": fake})
+
+
+def test_mailbox_needs_a_pinned_host_key(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    _, failures = Driver(MailboxProvider()).check(mailbox(mail_vps, {"host_key": ""}, ALICE, "x"))
+    assert failures == [("host_key", "host_key is required: pass the MailHost's recorded host_key")]
