@@ -134,12 +134,20 @@ class InstanceProvider(_Configured):
         olds, news = _ints(olds, "location_id", "rid"), _ints(news, "location_id", "rid")
         changed = [k for k in REPLACE_KEYS + UPDATE_KEYS if k in news and (_unknown(news[k]) or olds.get(k) != news[k])]
         replaces = [k for k in changed if k in REPLACE_KEYS]
+        if replaces and not news.get("allow_replace"):
+            raise HostwindsBuildError(
+                f"changing {', '.join(replaces)} would replace server {olds.get('srvrname')!r} "
+                f"(serviceid {olds.get('serviceid')}, {olds.get('main_ip')}): a new IP without its sending "
+                "reputation and a new rDNS. If that is really wanted, allow it for this run: "
+                "`pulumi config set mailbox-iac:allowServerReplacement true` (allow_replace on the resource)"
+            )
         # The new server carries the same srvrname; the old one must be gone before create() looks for it.
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
 
     def _outs(self, inputs: dict[str, Any], inst: dict[str, Any]) -> dict[str, Any]:
         """The one output shape, shared by create, update and read."""
         return {
+            "allow_replace": bool(inputs.get("allow_replace")),
             "location_id": int(inst.get("location_id") or inputs["location_id"]),
             "template": str(inst.get("template_uuid") or inputs["template"]),
             "rid": int(inst.get("product_id") or inputs["rid"]),
@@ -311,3 +319,28 @@ class ReverseDnsProvider(_Configured):
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing to undo: Hostwinds has no action that removes a PTR, and terminate resets it."""
+
+
+class SshKeyProvider(_Configured):
+    """An SSH public key registered at Hostwinds under a name (`add_ssh_key`), for `Instance.ssh_keys`.
+    Hostwinds has no action to list keys, so `read` trusts state."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with self._client() as client:
+            client.call("add_ssh_key", {"name": props["name"], "public_key": props["public_key"]})
+        return CreateResult(props["name"], {"name": props["name"], "public_key": props["public_key"]})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in ("name", "public_key") if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with self._client() as client:
+            try:
+                client.call("delete_ssh_key", {"name": props["name"]})
+            except HostwindsInputError as exc:
+                if "not found" not in exc.message.lower():
+                    raise

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pulumi
 from pulumi.dynamic import Resource
 
-from hostwinds_dynamic.provider import InstanceProvider, ReverseDnsProvider
+from hostwinds_dynamic.provider import InstanceProvider, ReverseDnsProvider, SshKeyProvider
 
 
 class Instance(Resource, module="hostwinds", name="Instance"):
@@ -28,6 +28,7 @@ class Instance(Resource, module="hostwinds", name="Instance"):
         srvrname: pulumi.Input[str],
         ssh_keys: Sequence[str] = (),
         billing_cycle: str = "monthly",
+        allow_replace: bool = False,
         provider: InstanceProvider | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -61,3 +62,18 @@ class ReverseDns(Resource, module="hostwinds", name="ReverseDns"):
     ) -> None:
         props = {"serviceid": serviceid, "ip": ip, "hostname": hostname}
         super().__init__(provider or ReverseDnsProvider(), resource_name, props, opts)
+
+
+class SshKey(Resource, module="hostwinds", name="SshKey"):
+    name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: pulumi.Input[str],
+        public_key: pulumi.Input[str],
+        provider: SshKeyProvider | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(provider or SshKeyProvider(), resource_name, {"name": name, "public_key": public_key}, opts)
