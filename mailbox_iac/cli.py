@@ -30,6 +30,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
 def _fail(exc: SpecInvalid, fmt: Format) -> typer.Exit:
     if fmt is Format.json:
         typer.echo(json.dumps({"valid": False, "errors": [e.as_dict() for e in exc.errors]}, indent=2))
@@ -79,6 +84,32 @@ def plan(
         raise _fail(exc, fmt) from None
     state = make_plan(loaded.tenant)
     typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
+
+
+@app.command()
+def export(
+    stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to export")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv (sequencer import) or json")] = ExportFormat.csv,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Include the mailbox passwords")] = False,
+) -> None:
+    """Write one row per mailbox (email, SMTP/IMAP settings, from name, daily limit, warm-up) from a
+    stack's outputs, ready for a sequencer or warm-up tool. Passwords only with --show-secrets."""
+    from pulumi.automation import CommandError
+
+    from mailbox_iac import export as exporter
+    from mailbox_iac.engine import Engine, EngineMissing
+
+    try:
+        outputs = Engine.for_project(Path.cwd()).existing(stack).outputs()
+    except (CommandError, EngineMissing) as exc:
+        typer.echo(f"cannot read stack {stack!r}: {str(exc).strip().splitlines()[-1]}", err=True)
+        raise typer.Exit(code=1) from None
+    if "mailboxes" not in outputs:
+        typer.echo(f"stack {stack!r} has no mailboxes yet: run `pulumi up` for it first", err=True)
+        raise typer.Exit(code=1)
+    passwords = outputs["mailbox_passwords"].value if show_secrets and "mailbox_passwords" in outputs else None
+    table = exporter.rows(outputs["mailboxes"].value, passwords)
+    typer.echo(exporter.render(table, fmt.value), nl=False)
 
 
 @app.command()

@@ -36,21 +36,46 @@ def pulumi_bin_dir() -> Path:
 
 @dataclass(frozen=True)
 class Engine:
-    """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`."""
+    """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`;
+    `project_dir` holds the Pulumi.yaml (the repository root, whose stack config lives in `stacks/`)."""
 
     backend_url: str
     passphrase: str
-    work_root: Path
+    project_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def local(cls, state_dir: Path, passphrase: str | None = None, env: Mapping[str, str] | None = None) -> Engine:
-        """A file backend under `state_dir` (development, tests, the sandbox)."""
+    def local(
+        cls,
+        state_dir: Path,
+        project_dir: Path | None = None,
+        passphrase: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Engine:
+        """A file backend under `state_dir` (development, tests, the sandbox). Without `project_dir`, a
+        minimal project is made under `state_dir` (tests that must not touch the repository's stacks/)."""
         secret = passphrase if passphrase is not None else os.environ.get("PULUMI_CONFIG_PASSPHRASE")
         if secret is None:
             raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
         (state_dir / "backend").mkdir(parents=True, exist_ok=True)
-        return cls(f"file://{(state_dir / 'backend').resolve()}", secret, state_dir / "workspaces", dict(env or {}))
+        if project_dir is None:
+            project_dir = state_dir / "project"
+            project_dir.mkdir(parents=True, exist_ok=True)
+            if not (project_dir / "Pulumi.yaml").exists():
+                (project_dir / "Pulumi.yaml").write_text(f"name: {PROJECT}\nruntime: python\n")
+        return cls(f"file://{(state_dir / 'backend').resolve()}", secret, project_dir, dict(env or {}))
+
+    @classmethod
+    def for_project(cls, project_dir: Path, env: Mapping[str, str] | None = None) -> Engine:
+        """The repository's engine: the backend in PULUMI_BACKEND_URL (a team's shared one), else the local
+        file backend in `.state/`."""
+        shared = os.environ.get("PULUMI_BACKEND_URL")
+        if shared:
+            secret = os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+            if secret is None:
+                raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
+            return cls(shared, secret, project_dir, dict(env or {}))
+        return cls.local(project_dir / ".state", project_dir, env=env)
 
     def env_vars(self) -> dict[str, str]:
         bin_dir = pulumi_bin_dir()
@@ -64,6 +89,14 @@ class Engine:
             **self.env,
         }
 
+    def _options(self) -> auto.LocalWorkspaceOptions:
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(self.project_dir),
+            env_vars=self.env_vars(),
+            secrets_provider="passphrase",
+            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin_dir().parent)),
+        )
+
     def stack(
         self,
         name: str,
@@ -72,20 +105,13 @@ class Engine:
         secrets: Mapping[str, str] | None = None,
     ) -> auto.Stack:
         """Create or select a stack running `program` inline, with the given config set on it."""
-        work_dir = self.work_root / PROJECT
-        work_dir.mkdir(parents=True, exist_ok=True)
-        opts = auto.LocalWorkspaceOptions(
-            work_dir=str(work_dir),
-            env_vars=self.env_vars(),
-            secrets_provider="passphrase",
-            project_settings=auto.ProjectSettings(
-                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
-            ),
-            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin_dir().parent)),
-        )
-        stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=opts)
+        stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=self._options())
         values = {k: auto.ConfigValue(v) for k, v in (config or {}).items()}
         values |= {k: auto.ConfigValue(v, secret=True) for k, v in (secrets or {}).items()}
         if values:
             stack.set_all_config(values)
         return stack
+
+    def existing(self, name: str) -> auto.Stack:
+        """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""
+        return auto.select_stack(name, project_name=PROJECT, program=lambda: None, opts=self._options())

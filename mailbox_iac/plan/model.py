@@ -42,6 +42,7 @@ class DnsRecord:
     ttl: int
     priority: int | None
     purpose: str  # mail-host, mx, spf, dkim, dmarc, mta-sts, mta-sts-host, tls-rpt, null-mx
+    domain: str  # the mail domain the record serves (for a server's A record: its zone)
     needs: str | None = None  # fact the content waits for: "server_ip:<server>" or "dkim_key:<domain>/<selector>"
 
     @property
@@ -53,6 +54,13 @@ class DnsRecord:
     def value(self) -> str:
         """Content as a resolver would hand it to a parser (canonical TXT)."""
         return txt.canonical(self.content) if self.type == "TXT" else self.content
+
+
+@dataclass(frozen=True)
+class DkimKeyPlan:
+    domain: str
+    selector: str
+    bits: int
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class DesiredState:
     tenant: str
     servers: tuple[ServerPlan, ...]
     dns_records: tuple[DnsRecord, ...]
+    dkim_keys: tuple[DkimKeyPlan, ...]
     mailhosts: tuple[MailHostPlan, ...]
     mailboxes: tuple[MailboxPlan, ...]
 

@@ -8,6 +8,7 @@ from mailbox_iac.plan.model import (
     SMTP_SUBMISSION_PORT,
     SMTPS_PORT,
     DesiredState,
+    DkimKeyPlan,
     DnsRecord,
     Facts,
     MailboxPlan,
@@ -43,37 +44,44 @@ class _Records:
         rtype: str,
         content: str,
         purpose: str,
+        domain: str,
         priority: int | None = None,
         needs: str | None = None,
     ) -> None:
         if rtype == "TXT":
             content = txt.quote(content)
-        self.out.append(DnsRecord(zone, name, rtype, content, self.ttl, priority, purpose, needs))
+        self.out.append(DnsRecord(zone, name, rtype, content, self.ttl, priority, purpose, domain, needs))
 
-    def ip(self, zone: str, name: str, server: Server, facts: Facts, purpose: str) -> None:
+    def ip(self, zone: str, name: str, server: Server, facts: Facts, purpose: str, domain: str) -> None:
         ip = facts.server_ips.get(server.name)
         needs = None if ip else server_ip_fact(server.name)
-        self.add(zone, name, "A", ip or f"<{needs}>", purpose, needs=needs)
+        self.add(zone, name, "A", ip or f"<{needs}>", purpose, domain, needs=needs)
 
 
 def _domain_records(r: _Records, d: Domain, server: Server, facts: Facts) -> None:
-    r.add(d.zone, d.name, "MX", server.hostname, "mx", priority=records.MX_PRIORITY)
-    r.add(d.zone, d.name, "TXT", records.spf(d.spf), "spf")
+    r.add(d.zone, d.name, "MX", server.hostname, "mx", d.name, priority=records.MX_PRIORITY)
+    r.add(d.zone, d.name, "TXT", records.spf(d.spf), "spf", d.name)
     key = facts.dkim_public_keys.get((d.name, d.dkim.selector))
     needs = None if key else dkim_key_fact(d.name, d.dkim.selector)
     r.add(
-        d.zone, f"{d.dkim.selector}._domainkey.{d.name}", "TXT", records.dkim(key or f"<{needs}>"), "dkim", needs=needs
+        d.zone,
+        f"{d.dkim.selector}._domainkey.{d.name}",
+        "TXT",
+        records.dkim(key or f"<{needs}>"),
+        "dkim",
+        d.name,
+        needs=needs,
     )
-    r.add(d.zone, f"_dmarc.{d.name}", "TXT", records.dmarc(d.dmarc), "dmarc")
+    r.add(d.zone, f"_dmarc.{d.name}", "TXT", records.dmarc(d.dmarc), "dmarc", d.name)
     policy = records.mta_sts_policy(d.mta_sts, [server.hostname])
-    r.add(d.zone, f"_mta-sts.{d.name}", "TXT", records.mta_sts_txt(policy), "mta-sts")
-    r.ip(d.zone, f"mta-sts.{d.name}", server, facts, "mta-sts-host")
+    r.add(d.zone, f"_mta-sts.{d.name}", "TXT", records.mta_sts_txt(policy), "mta-sts", d.name)
+    r.ip(d.zone, f"mta-sts.{d.name}", server, facts, "mta-sts-host", d.name)
     if d.tls_rpt:
-        r.add(d.zone, f"_smtp._tls.{d.name}", "TXT", records.tls_rpt(d.tls_rpt), "tls-rpt")
+        r.add(d.zone, f"_smtp._tls.{d.name}", "TXT", records.tls_rpt(d.tls_rpt), "tls-rpt", d.name)
     for name in d.no_mail:
-        r.add(d.zone, name, "MX", records.NULL_MX, "null-mx", priority=0)
-        r.add(d.zone, name, "TXT", records.SPF_NOTHING, "null-mx")
-        r.add(d.zone, f"_dmarc.{name}", "TXT", records.DMARC_REJECT, "null-mx")
+        r.add(d.zone, name, "MX", records.NULL_MX, "null-mx", d.name, priority=0)
+        r.add(d.zone, name, "TXT", records.SPF_NOTHING, "null-mx", d.name)
+        r.add(d.zone, f"_dmarc.{name}", "TXT", records.DMARC_REJECT, "null-mx", d.name)
 
 
 def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
@@ -119,7 +127,7 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
     zones = sorted({d.zone for d in tenant.domains}, key=len, reverse=True)
     for server in tenant.servers.values():
         zone = next(z for z in zones if is_within(server.hostname, z))
-        r.ip(zone, server.hostname, server, facts, "mail-host")
+        r.ip(zone, server.hostname, server, facts, "mail-host", zone)
     for d in tenant.domains:
         _domain_records(r, d, tenant.servers[d.server], facts)
 
@@ -140,6 +148,7 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
             for s in tenant.servers.values()
         ),
         dns_records=tuple(r.out),
+        dkim_keys=tuple(DkimKeyPlan(d.name, d.dkim.selector, d.dkim.key_size) for d in tenant.domains),
         mailhosts=tuple(
             _mailhost(s, [d for d in tenant.domains if d.server == s.name]) for s in tenant.servers.values()
         ),

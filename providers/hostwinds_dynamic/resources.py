@@ -39,6 +39,7 @@ class Instance(Resource, module="hostwinds", name="Instance"):
             "srvrname": srvrname,
             "ssh_keys": list(ssh_keys),
             "billing_cycle": billing_cycle,
+            "allow_replace": allow_replace,
             "serviceid": None,
             "main_ip": None,
             "ip_v6": None,

@@ -46,8 +46,11 @@ def test_full_lifecycle(hostwinds: Emulator) -> None:
     assert hostwinds.state()["instances"][0]["srvrname"] == "mbx-acme-mx1-b" == outs["srvrname"]
 
     moved = {**renamed, "location_id": 7}
-    with pytest.raises(Aborted, match=r"changing location_id would replace server 'mbx-acme-mx1-b' .* "
-                       "mailbox-iac:allowServerReplacement true"):
+    with pytest.raises(
+        Aborted,
+        match=r"changing location_id would replace server 'mbx-acme-mx1-b' .* "
+        "mailbox-iac:allowServerReplacement true",
+    ):
         d.diff(id_, outs, moved)
     diff = d.diff(id_, outs, {**moved, "allow_replace": True})
     assert list(diff.replaces) == ["location_id"] and diff.deleteBeforeReplace

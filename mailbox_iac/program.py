@@ -1,0 +1,242 @@
+"""The Pulumi program of a tenant stack: spec -> plan -> resources. Thin; the decisions are in the planner.
+
+Graph (each arrow a real dependency, so independent work runs in parallel):
+  ChangeBudget -> everything;   SshKey -> Hostwinds SshKey -> Instance -> ReverseDns (after the A record)
+  Instance.main_ip -> A records (mail host, mta-sts) and MailHost -> Mailbox (host key pinned by MailHost)
+  DkimKey -> DKIM TXT record and MailHost;   SPF, DMARC, MX, MTA-STS, TLS-RPT TXT: no waiting at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from hostwinds_dynamic.provider import InstanceProvider
+from hostwinds_dynamic.resources import Instance, ReverseDns
+from hostwinds_dynamic.resources import SshKey as HostwindsSshKey
+from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
+from mailbox_iac.dns import records, txt
+from mailbox_iac.guards import ChangeBudget
+from mailbox_iac.mailhost.resources import Mailbox, MailHost
+from mailbox_iac.plan.model import DesiredState, DnsRecord, MailboxPlan
+from mailbox_iac.plan.planner import plan
+from mailbox_iac.spec.errors import SpecInvalid
+from mailbox_iac.spec.load import load_file
+
+
+class ProgramError(pulumi.RunError):
+    """A problem with the stack's configuration or spec: shown to the user without a traceback."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The stack configuration (`mailbox-iac:*`) the program reads."""
+
+    stack: str
+    spec_path: Path
+    allowed_zones: tuple[str, ...]
+    zone_ids: dict[str, str] = field(default_factory=dict)
+    allow_server_replacement: bool = False
+    allow_mass_changes: bool = False
+    protect_servers: bool = True
+    password_rotation: dict[str, int] = field(default_factory=dict)
+    hostwinds_poll_seconds: float = 10.0
+
+    @classmethod
+    def from_config(cls) -> Settings:
+        cfg = pulumi.Config("mailbox-iac")
+        stack = pulumi.get_stack()
+        zones = cfg.get_object("allowedZones")
+        if not isinstance(zones, list) or not zones:
+            raise ProgramError(
+                f"stack {stack}: set the zones this stack may manage, e.g. "
+                f"`pulumi config set --path 'mailbox-iac:allowedZones[0]' example.com`"
+            )
+        return cls(
+            stack=stack,
+            spec_path=Path(cfg.get("spec") or f"specs/{stack}.yaml"),
+            allowed_zones=tuple(str(z) for z in zones),
+            zone_ids={str(k): str(v) for k, v in (cfg.get_object("zoneIds") or {}).items()},
+            allow_server_replacement=bool(cfg.get_bool("allowServerReplacement")),
+            allow_mass_changes=bool(cfg.get_bool("allowMassChanges")),
+            protect_servers=cfg.get_bool("protectServers") is not False,
+            password_rotation={str(k): int(v) for k, v in (cfg.get_object("passwordRotation") or {}).items()},
+            hostwinds_poll_seconds=cfg.get_float("hostwindsPollSeconds") or 10.0,
+        )
+
+
+def zone_violations(state: DesiredState, allowed: tuple[str, ...]) -> list[str]:
+    """Zones the plan would touch that the stack may not manage (tenant isolation)."""
+    return sorted({r.zone for r in state.dns_records} - set(allowed))
+
+
+def desired_state(settings: Settings) -> DesiredState:
+    try:
+        tenant = load_file(settings.spec_path).tenant
+    except SpecInvalid as exc:
+        raise ProgramError(f"the spec of stack {settings.stack} is invalid:\n{exc}") from None
+    if tenant.tenant != settings.stack:
+        raise ProgramError(
+            f"{settings.spec_path} declares tenant {tenant.tenant!r}, but this is stack {settings.stack!r}"
+        )
+    state = plan(tenant)
+    outside = zone_violations(state, settings.allowed_zones)
+    if outside:
+        raise ProgramError(
+            f"stack {settings.stack} may only manage {', '.join(settings.allowed_zones)}, but the spec also uses "
+            f"{', '.join(outside)}. If this tenant really owns them, add them to mailbox-iac:allowedZones."
+        )
+    return state
+
+
+def _record_content(
+    r: DnsRecord, servers: dict[str, Instance], dkim: dict[tuple[str, str], DkimKey]
+) -> pulumi.Input[str]:
+    """The record's content, waiting for the fact it needs (a server IP, a DKIM key) only if it needs one."""
+    if r.needs is None:
+        return r.content
+    kind, _, ref = r.needs.partition(":")
+    if kind == "server_ip":
+        return servers[ref].main_ip
+    domain, _, selector = ref.partition("/")
+    return dkim[(domain, selector)].public_key.apply(lambda key: txt.quote(records.dkim(key)))
+
+
+def declare(state: DesiredState, settings: Settings) -> None:
+    tenant = state.tenant
+    budget = ChangeBudget(
+        "change-budget",
+        tenant=tenant,
+        dns_records=[r.key for r in state.dns_records],
+        mailboxes=[m.address for m in state.mailboxes],
+        allow_mass_changes=settings.allow_mass_changes,
+    )
+    after_budget = pulumi.ResourceOptions(depends_on=[budget])
+
+    ssh = SshKey("ssh-key", comment=f"mailbox-iac-{tenant}", opts=after_budget)
+    key_name = f"mbx-{tenant}"
+    hw_key = HostwindsSshKey("hostwinds-ssh-key", name=key_name, public_key=ssh.public_key, opts=after_budget)
+    servers: dict[str, Instance] = {}
+    for s in state.servers:
+        servers[s.name] = Instance(
+            f"server-{s.name}",
+            location_id=s.location,
+            template=s.image,
+            rid=s.plan,
+            srvrname=s.srvrname,
+            ssh_keys=[key_name, *s.ssh_keys],
+            billing_cycle=s.billing_cycle,
+            allow_replace=settings.allow_server_replacement,
+            provider=InstanceProvider(poll_interval=settings.hostwinds_poll_seconds),
+            opts=pulumi.ResourceOptions(
+                depends_on=[budget, hw_key], protect=settings.protect_servers and not settings.allow_server_replacement
+            ),
+        )
+
+    dkim = {
+        (k.domain, k.selector): DkimKey(
+            f"dkim-{k.domain}-{k.selector}", domain=k.domain, selector=k.selector, bits=k.bits, opts=after_budget
+        )
+        for k in state.dkim_keys
+    }
+    zone_ids: dict[str, pulumi.Input[str]] = {
+        z: settings.zone_ids.get(z) or cloudflare.get_zone_output(filter={"name": z, "match": "all"}).id
+        for z in sorted({r.zone for r in state.dns_records})
+    }
+    dns: dict[str, cloudflare.DnsRecord] = {}
+    for r in state.dns_records:
+        dns[r.key] = cloudflare.DnsRecord(
+            f"dns-{r.type}-{r.name}",
+            zone_id=zone_ids[r.zone],
+            name=r.name,
+            type=r.type,
+            content=_record_content(r, servers, dkim),
+            ttl=r.ttl,
+            priority=r.priority,
+            comment=f"managed by mailbox-iac ({tenant})",
+            opts=after_budget,
+        )
+
+    hosts: dict[str, MailHost] = {}
+    for s in state.servers:
+        ReverseDns(
+            f"rdns-{s.name}",
+            serviceid=servers[s.name].serviceid,
+            ip=servers[s.name].main_ip,
+            hostname=s.hostname,
+            opts=pulumi.ResourceOptions(depends_on=[dns[f"A:{s.hostname}"]]),
+        )
+    for mh in state.mailhosts:
+        hosts[mh.server] = MailHost(
+            f"mailhost-{mh.server}",
+            host=servers[mh.server].main_ip,
+            private_key=ssh.private_key,
+            plan=mh,
+            dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": dkim[(d, sel)].private_key for d, sel in mh.dkim}),
+            opts=after_budget,
+        )
+
+    passwords: dict[str, Password] = {}
+    for m in state.mailboxes:
+        passwords[m.address] = Password(
+            f"password-{m.address}",
+            address=m.address,
+            rotation=settings.password_rotation.get(m.address, 0),
+            opts=after_budget,
+        )
+        host = hosts[m.server]
+        Mailbox(
+            f"mailbox-{m.address}",
+            host=servers[m.server].main_ip,
+            private_key=ssh.private_key,
+            host_key=host.host_key,
+            address=m.address,
+            password=passwords[m.address].password,
+            quota_mb=m.quota_mb,
+            opts=pulumi.ResourceOptions(depends_on=[host]),
+        )
+
+    pulumi.export("tenant", tenant)
+    pulumi.export(
+        "servers",
+        {
+            s.name: {"serviceid": servers[s.name].serviceid, "ip": servers[s.name].main_ip, "hostname": s.hostname}
+            for s in state.servers
+        },
+    )
+    pulumi.export("mailboxes", {m.address: mailbox_output(m) for m in state.mailboxes})
+    pulumi.export("mailbox_passwords", pulumi.Output.secret({a: p.password for a, p in passwords.items()}))
+    by_domain: dict[str, dict[str, pulumi.Output[str]]] = {}
+    for r in state.dns_records:
+        by_domain.setdefault(r.domain, {})[r.key] = dns[r.key].id
+    pulumi.export("dns_records", by_domain)
+
+
+def mailbox_output(m: MailboxPlan) -> dict[str, Any]:
+    """What a mailbox is worth to its consumers (warm-up, unified inbox, rotation); the password is apart."""
+    return {
+        "address": m.address,
+        "username": m.username,
+        "display_name": m.display_name,
+        "domain": m.domain,
+        "server": m.server,
+        "smtp_host": m.smtp_host,
+        "smtp_port": m.smtp_port,
+        "smtp_tls": m.smtp_tls,
+        "smtps_port": m.smtps_port,
+        "imap_host": m.imap_host,
+        "imap_port": m.imap_port,
+        "imap_tls": m.imap_tls,
+        "daily_limit": m.daily_limit,
+        "warmup": m.warmup,
+    }
+
+
+def main() -> None:
+    """Entry point of the inline program (and of `__main__` for a plain `pulumi up` with a language host)."""
+    settings = Settings.from_config()
+    declare(desired_state(settings), settings)
