@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mailbox_iac.engine import Engine, EngineMissing
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
 from mailbox_iac.sandbox.cli import app as sandbox_app
@@ -86,6 +88,48 @@ def plan(
     typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
 
 
+def _engine(sandbox: bool) -> Engine:
+    from mailbox_iac.sandbox import run as sandbox_run
+
+    env: dict[str, str] = {}
+    if sandbox:
+        info = sandbox_run.read_info(Path.cwd())
+        if not info:
+            typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
+            raise typer.Exit(code=1)
+        env = sandbox_run.environment(info)
+        os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", env["PULUMI_CONFIG_PASSPHRASE"])
+    return Engine.for_project(Path.cwd(), env=env)
+
+
+@app.command()
+def up(
+    stack: Annotated[str, typer.Option(help="Tenant stack to converge (spec: specs/<stack>.yaml)")],
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against the local sandbox's emulators")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Refresh state from the real world first")] = False,
+) -> None:
+    """Converge one tenant: `pulumi up --yes` of its stack, with the engine's own progress output,
+    then the mailbox table (passwords are never printed here: use `export --show-secrets`)."""
+    from pulumi.automation import CommandError
+
+    from mailbox_iac import export as exporter
+    from mailbox_iac.program import main as tenant_program
+
+    try:
+        result = (
+            _engine(sandbox)
+            .stack(stack, tenant_program)
+            .up(on_output=typer.echo, show_secrets=False, refresh=refresh, color="never")
+        )
+    except (CommandError, EngineMissing) as exc:
+        typer.echo(f"up of stack {stack!r} failed: {str(exc).strip().splitlines()[-1]}", err=True)
+        raise typer.Exit(code=1) from None
+    mailboxes = result.outputs.get("mailboxes")
+    if mailboxes:
+        typer.echo("")
+        typer.echo(exporter.render(exporter.rows(mailboxes.value, None), "csv").replace(",", "  "))
+
+
 @app.command()
 def export(
     stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to export")],
@@ -97,7 +141,6 @@ def export(
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter
-    from mailbox_iac.engine import Engine, EngineMissing
 
     try:
         outputs = Engine.for_project(Path.cwd()).existing(stack).outputs()

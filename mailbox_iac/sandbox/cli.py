@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mailbox_iac.sandbox import hostwinds as hostwinds_emulator
+from mailbox_iac.sandbox import run
 from mailbox_iac.sandbox.dnsserver import DnsServer
-from mailbox_iac.sandbox.hostwinds import Faults, HostwindsEmulator, serve
 
 app = typer.Typer(help="Local emulators of the third-party APIs (Hostwinds, Cloudflare) for tests and demos.")
 
@@ -37,7 +40,7 @@ def hostwinds(
     `curl -X POST localhost:PORT/_emulator/faults -d '{"error_rate": 0.1}'`; `GET /_emulator/state` dumps
     instances, rDNS, SSH keys and the request rate it observed.
     """
-    faults = Faults(
+    faults = hostwinds_emulator.Faults(
         error_rate=error_rate,
         http_5xx_rate=http_5xx_rate,
         slow_rate=slow_rate,
@@ -46,8 +49,8 @@ def hostwinds(
         failed_builds=failed_builds,
         auth_failure=auth_failure,
     )
-    emu = HostwindsEmulator(api_key, build_seconds=build_seconds, ip_pool=ip_pool, faults=faults)
-    server = serve(emu, host, port)
+    emu = hostwinds_emulator.HostwindsEmulator(api_key, build_seconds=build_seconds, ip_pool=ip_pool, faults=faults)
+    server = hostwinds_emulator.serve(emu, host, port)
     typer.echo(f"Hostwinds emulator: http://{host}:{server.server_address[1]}/cloud/api.php", err=True)
     dns = DnsServer(emu.ptr_lookup, host, dns_port) if dns_port >= 0 else None
     if dns:
@@ -59,3 +62,71 @@ def hostwinds(
     server.shutdown()
     if dns:
         dns.close()
+
+
+def _zones(extra: list[str] | None) -> list[str]:
+    """Every zone the specs in specs/ use, plus any given: the sandbox's Cloudflare account."""
+    from mailbox_iac.spec.errors import SpecInvalid
+    from mailbox_iac.spec.load import load_file, spec_files
+
+    zones = set(extra or [])
+    for f in spec_files([Path("specs")]) if Path("specs").is_dir() else []:
+        try:
+            zones |= {d.zone for d in load_file(f).tenant.domains}
+        except SpecInvalid:
+            continue
+    return sorted(zones)
+
+
+@app.command()
+def serve(
+    zone: Annotated[list[str] | None, typer.Option(help="Extra Cloudflare zone (repeatable)")] = None,
+    build_seconds: Annotated[float, typer.Option(help="How long a Hostwinds build takes")] = 1.0,
+) -> None:
+    """Run the whole sandbox in the foreground (what `sandbox up` starts in the background)."""
+    run.serve(Path.cwd(), _zones(zone), build_seconds)
+
+
+@app.command()
+def up(
+    zone: Annotated[list[str] | None, typer.Option(help="Extra Cloudflare zone (repeatable)")] = None,
+    build_seconds: Annotated[float, typer.Option(help="How long a Hostwinds build takes")] = 1.0,
+) -> None:
+    """Start the sandbox: Hostwinds and Cloudflare emulators, DNS, and a real VPS host per server built.
+
+    Needs root (network namespaces). Its zones are those of the specs in specs/. Idempotent.
+    """
+    if os.geteuid() != 0:
+        typer.echo("the sandbox needs root: it creates network namespaces for its VPS hosts", err=True)
+        raise typer.Exit(code=1)
+    info = run.up(Path.cwd(), _zones(zone), build_seconds)
+    typer.echo(
+        f"sandbox running (pid {info['pid']})\n  Hostwinds API:  {info['hostwinds_url']}\n"
+        f"  Cloudflare API: {info['cloudflare_url']}\n  DNS:            {info['dns']} "
+        f"(VPS hosts: {info['dns_bridge']})\n  zones:          {', '.join(info['zones'])}"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the sandbox and remove every namespace, process and file it created."""
+    run.down(Path.cwd())
+    typer.echo("sandbox stopped and removed")
+
+
+@app.command()
+def status() -> None:
+    """Show whether the sandbox runs, its endpoints, and its servers and zones. Exit 1 when not running."""
+    import httpx
+
+    info = run.read_info(Path.cwd())
+    if not info:
+        typer.echo("sandbox not running (start it with `mailbox-iac sandbox up`)")
+        raise typer.Exit(code=1)
+    hw = httpx.get(info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()
+    cf = httpx.get(info["cloudflare_url"].replace("/client/v4", "/_emulator/state")).json()
+    typer.echo(f"sandbox running (pid {info['pid']}); DNS {info['dns']}")
+    for inst in hw["instances"]:
+        typer.echo(f"  server {inst['serviceid']} {inst['srvrname']:<24} {inst['status']:<7} {inst['main_ip']}")
+    for zone, recs in cf["records"].items():
+        typer.echo(f"  zone {zone}: {len(recs)} records")

@@ -1,0 +1,186 @@
+"""The sandbox: every outside service mailbox-iac talks to, on this machine.
+
+`serve` runs in the foreground until SIGTERM: the Hostwinds emulator (each finished build becomes a VPS: a
+network namespace with a real sshd, see vps.py; a terminated instance's VPS is removed), the Cloudflare
+emulator, and one authoritative DNS server for the Cloudflare zones and the Hostwinds reverse zones,
+listening on loopback for this machine and on the sandbox bridge for the VPS hosts. `up` starts `serve`
+in the background and waits until it is ready; `down` stops it and removes every namespace, process and
+file it created. State lives in `.state/sandbox/` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mailbox_iac.sandbox import vps as vps_mod
+from mailbox_iac.sandbox.cloudflare import CloudflareEmulator
+from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
+from mailbox_iac.sandbox.dnsserver import DnsServer
+from mailbox_iac.sandbox.hostwinds import HostwindsEmulator, Instance
+from mailbox_iac.sandbox.hostwinds import serve as serve_hostwinds
+
+NETWORK = ipaddress.ip_network("198.51.100.0/24")
+GATEWAY = "198.51.100.1/24"
+HOSTWINDS_KEY = "sandbox-hostwinds-key"
+CLOUDFLARE_TOKEN = "sandbox-cloudflare-token-0000000000"  # noqa: S105 (the sandbox emulator's token)
+PASSPHRASE = "mailbox-iac-sandbox"  # noqa: S105 (documented) encrypts the demo stack's secrets; the sandbox holds nothing real
+
+
+def state_dir(root: Path) -> Path:
+    return root / ".state" / "sandbox"
+
+
+def info_path(root: Path) -> Path:
+    return state_dir(root) / "sandbox.json"
+
+
+def read_info(root: Path) -> dict[str, Any] | None:
+    try:
+        info: dict[str, Any] = json.loads(info_path(root).read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return info
+
+
+def environment(info: dict[str, Any]) -> dict[str, str]:
+    """What a `pulumi up` against the sandbox needs: endpoints, keys, and the stand-in Cloudflare plugin."""
+    return {
+        "HOSTWINDS_API_URL": info["hostwinds_url"],
+        "HOSTWINDS_API_KEY": HOSTWINDS_KEY,
+        "HOSTWINDS_RDNS_RESOLVER": info["dns"],
+        "CLOUDFLARE_BASE_URL": info["cloudflare_url"],
+        "CLOUDFLARE_API_TOKEN": CLOUDFLARE_TOKEN,
+        "MAILBOX_IAC_DNS_RESOLVER": info["dns"],
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
+        "PATH": f"{info['bin']}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def _write_plugin(bin_dir: Path) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    plugin = bin_dir / "pulumi-resource-cloudflare"
+    plugin.write_text(f'#!/bin/sh\nexec {sys.executable} -u -m mailbox_iac.sandbox.cfplugin "$@"\n')
+    plugin.chmod(0o755)
+
+
+def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: int = 0, http_port: int = 0) -> None:
+    """Run the sandbox in the foreground until SIGTERM or SIGINT."""
+    base = state_dir(root)
+    base.mkdir(parents=True, exist_ok=True)
+    gateway = str(ipaddress.ip_interface(GATEWAY).ip)
+    vps_mod.ensure_bridge(GATEWAY)
+    hosts: dict[int, vps_mod.Vps] = {}
+    hw: HostwindsEmulator
+
+    def boot(inst: Instance) -> None:
+        host = vps_mod.Vps(
+            f"s{inst.serviceid}", inst.main_ip, f"vps-{inst.serviceid}", base / "vps" / str(inst.serviceid)
+        )
+        host.stop()
+        host.start([hw.ssh_keys[k] for k in inst.keys if hw.ssh_keys.get(k)], GATEWAY, nameserver=gateway)
+        hosts[inst.serviceid] = host
+
+    def halt(inst: Instance) -> None:
+        host = hosts.pop(inst.serviceid, None)
+        if host:
+            host.stop()
+            shutil.rmtree(host.root, ignore_errors=True)
+
+    hw = HostwindsEmulator(
+        HOSTWINDS_KEY, build_seconds=build_seconds, ip_pool=str(NETWORK), on_active=boot, on_terminate=halt
+    )
+    cf = CloudflareEmulator(CLOUDFLARE_TOKEN, zones, nameservers=("ns1.sandbox.test", "ns2.sandbox.test"))
+
+    def lookup(name: str, rdtype: str) -> tuple[int, list[tuple[str, int]]]:
+        return hw.ptr_lookup(name, rdtype) if name.endswith(".arpa") else cf.dns_lookup(name, rdtype)
+
+    hw_http = serve_hostwinds(hw, "127.0.0.1", http_port)
+    cf_http = serve_cloudflare(cf, "127.0.0.1", 0)
+    dns_local = DnsServer(lookup, "127.0.0.1", dns_port)
+    dns_bridge = DnsServer(lookup, gateway, 53)  # what the VPS hosts ask (their resolv.conf)
+    _write_plugin(base / "bin")
+    info = {
+        "pid": os.getpid(),
+        "hostwinds_url": f"http://127.0.0.1:{hw_http.server_address[1]}/cloud/api.php",
+        "cloudflare_url": f"http://127.0.0.1:{cf_http.server_address[1]}/client/v4",
+        "dns": dns_local.address,
+        "dns_bridge": dns_bridge.address,
+        "bin": str(base / "bin"),
+        "zones": zones,
+    }
+    tmp = info_path(root).with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.rename(info_path(root))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    for host in list(hosts.values()):
+        host.stop()
+    for server in (hw_http, cf_http):
+        server.shutdown()
+    dns_local.close()
+    dns_bridge.close()
+    info_path(root).unlink(missing_ok=True)
+
+
+def up(root: Path, zones: list[str], build_seconds: float = 1.0, timeout: float = 30.0) -> dict[str, Any]:
+    """Start the sandbox in the background (idempotent) and return its endpoints."""
+    running = read_info(root)
+    if running:
+        return running
+    base = state_dir(root)
+    base.mkdir(parents=True, exist_ok=True)
+    log = open(base / "sandbox.log", "ab")  # noqa: SIM115 (handed to the background process)
+    argv = [
+        sys.executable,
+        "-m",
+        "mailbox_iac",
+        "sandbox",
+        "serve",
+        "--build-seconds",
+        str(build_seconds),
+        *(a for z in zones for a in ("--zone", z)),
+    ]
+    proc = subprocess.Popen(argv, cwd=root, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_info(root)
+        if info:
+            return info
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = (base / "sandbox.log").read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"the sandbox did not start:\n{tail}")
+
+
+def down(root: Path, timeout: float = 30.0) -> None:
+    """Stop the sandbox and remove every namespace, process and file it created."""
+    info = read_info(root)
+    if info:
+        os.kill(int(info["pid"]), signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and read_info(root):
+            time.sleep(0.1)
+    base = state_dir(root)
+    for meta in base.glob("vps/*/vps.json"):  # anything a killed sandbox left behind
+        data = json.loads(meta.read_text())
+        vps_mod.Vps(data["name"], data["address"], data["hostname"], Path(data["root"])).stop()
+    vps_mod.remove_bridge()
+    shutil.rmtree(base, ignore_errors=True)
