@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -98,7 +97,6 @@ def _engine(sandbox: bool) -> Engine:
             typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
             raise typer.Exit(code=1)
         env = sandbox_run.environment(info)
-        os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", env["PULUMI_CONFIG_PASSPHRASE"])
     return Engine.for_project(Path.cwd(), env=env)
 
 

@@ -54,7 +54,18 @@ class Engine:
     ) -> Engine:
         """A file backend under `state_dir` (development, tests, the sandbox). Without `project_dir`, a
         minimal project is made under `state_dir` (tests that must not touch the repository's stacks/)."""
-        secret = passphrase if passphrase is not None else os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+        secret = next(
+            (
+                p
+                for p in (
+                    passphrase,
+                    (env or {}).get("PULUMI_CONFIG_PASSPHRASE"),
+                    os.environ.get("PULUMI_CONFIG_PASSPHRASE"),
+                )
+                if p is not None
+            ),
+            None,
+        )
         if secret is None:
             raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
         (state_dir / "backend").mkdir(parents=True, exist_ok=True)

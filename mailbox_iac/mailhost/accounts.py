@@ -7,6 +7,8 @@ on disk. Dovecot re-reads a passwd-file when it changes, so new passwords work w
 
 from __future__ import annotations
 
+import re
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -44,11 +46,16 @@ def read_account(conn: Connection, address: str) -> tuple[str, int] | None:
     data = conn.read(account_path(address))
     if not data:
         return None
-    fields = data.decode("utf-8", "replace").strip().split(":")
+    return parse_account(address, data.decode("utf-8", "replace"))
+
+
+def parse_account(address: str, line: str) -> tuple[str, int]:
+    """(hash, quota MB) from a passwd-file line; ("", 0) for a line that is not this account's."""
+    fields = line.strip().split(":")
     if len(fields) < 2 or fields[0] != address:
         return ("", 0)
-    quota = fields[-1].rsplit("=", 1)[-1].removesuffix("M") if "quota_rule" in fields[-1] else "0"
-    return fields[1].removeprefix("{ARGON2ID}"), int(quota) if quota.isdigit() else 0
+    quota = re.search(r"userdb_quota_rule=\*:storage=(\d+)M", line)
+    return fields[1].removeprefix("{ARGON2ID}"), int(quota.group(1)) if quota else 0
 
 
 def delete_account(conn: Connection, address: str) -> None:

@@ -57,6 +57,19 @@ def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
     }
 
 
+def _reach(props: dict[str, Any]) -> Connection | None:
+    """A connection, or None when the host cannot be reached at all (a terminated server): refresh then
+    reports the resource gone and the next `up` applies it again, which is safe because applying is
+    idempotent. A changed host key is never taken for "gone": it raises."""
+    try:
+        return Connection(_target(props))
+    except HostKeyMismatch:
+        raise
+    except SshError as exc:
+        log.warning("mail host %s is not reachable (%s): reporting it as gone", props.get("host"), exc)
+        return None
+
+
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
     """The plan arrives as plain data (lists, not tuples): rebuild the frozen dataclass."""
     return MailHostPlan(
@@ -108,7 +121,10 @@ class MailHostProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with Connection(_target(props)) as conn:
+        conn = _reach(props)
+        if conn is None:
+            return ReadResult(id_="", outs={})
+        with conn:
             live = apply.live_digests(conn)
             release = apply.detect(conn).current_release.split("-")[0]
         return ReadResult(
@@ -176,7 +192,10 @@ class MailboxProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with Connection(_target(props)) as conn:
+        conn = _reach(props)
+        if conn is None:
+            return ReadResult(id_="", outs={})
+        with conn:
             found = accounts.read_account(conn, props["address"])
         if found is None:
             return ReadResult(id_="", outs={})

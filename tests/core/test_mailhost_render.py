@@ -79,3 +79,11 @@ def test_activation_script_with_and_without_systemd() -> None:
     assert "systemctl reload dovecot" in with_systemd and "systemctl reload opendkim" in with_systemd
     assert "systemctl reload postfix" not in with_systemd and "systemctl enable --now postfix" in with_systemd
     assert "postfix reload" not in with_systemd
+
+
+def test_account_line_round_trips() -> None:
+    from mailbox_iac.mailhost.accounts import parse_account
+
+    line = render.user_line("a@b.example", "$argon2id$v=19$m=32768,t=3,p=1$c2FsdA$aGFzaA", 1024)
+    assert parse_account("a@b.example", line) == ("$argon2id$v=19$m=32768,t=3,p=1$c2FsdA$aGFzaA", 1024)
+    assert parse_account("other@b.example", line) == ("", 0)

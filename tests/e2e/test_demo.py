@@ -1,0 +1,199 @@
+"""The demo tenant on the sandbox with the real engine: converge, no-op preview, real mail with DKIM
+verified through the sandbox DNS, drift in Cloudflare, on the host and in Hostwinds found and repaired,
+one added mailbox adds exactly that, destroy leaves nothing behind."""
+
+from __future__ import annotations
+
+import imaplib
+import shutil
+import smtplib
+import subprocess
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import dkim
+import dns.resolver
+import httpx
+import pytest
+from pulumi import automation as auto
+
+from mailbox_iac.engine import Engine
+from mailbox_iac.program import main as tenant_program
+from mailbox_iac.sandbox import run
+from tests.conftest import REPO
+from tests.mailhost.conftest import TLS
+
+ZONES = ["demo-a.example", "demo-b.example"]
+
+
+class Demo:
+    def __init__(self, root: Path, info: dict[str, Any]) -> None:
+        self.root, self.info = root, info
+        self.stack = Engine.for_project(root, env=run.environment(info)).stack("demo", tenant_program)
+        self.stack.set_config("mailbox-iac:spec", auto.ConfigValue(str(root / "specs" / "demo.yaml")))
+        host, port = info["dns"].split(":")
+        self.resolver = dns.resolver.Resolver(configure=False)
+        self.resolver.nameservers, self.resolver.port = [host], int(port)
+
+    def up(self, **kw: Any) -> list[tuple[str, str]]:
+        """Run `up`; return the (op, resource name) of every step that changed something."""
+        steps: list[tuple[str, str]] = []
+
+        def on_event(event: auto.EngineEvent) -> None:
+            pre = event.resource_pre_event
+            if (
+                pre
+                and pre.metadata.op not in (auto.OpType.SAME, auto.OpType.READ, auto.OpType.REFRESH)
+                and not any(kind in pre.metadata.urn for kind in ("::pulumi:providers:", "::pulumi:pulumi:Stack::"))
+            ):
+                steps.append((pre.metadata.op.value, pre.metadata.urn.rsplit("::", 1)[-1]))
+
+        self.stack.up(on_event=on_event, show_secrets=False, color="never", **kw)
+        return steps
+
+    def no_drift(self) -> None:
+        self.stack.refresh(preview_only=True, expect_no_changes=True, show_secrets=False, color="never")
+
+    def drift_found(self) -> None:
+        with pytest.raises(auto.CommandError, match="code: 7"):
+            self.no_drift()
+
+    def hostwinds(self) -> dict[str, Any]:
+        return httpx.get(self.info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()
+
+    def cloudflare(self) -> dict[str, Any]:
+        return httpx.get(self.info["cloudflare_url"].replace("/client/v4", "/_emulator/state")).json()
+
+    def txt(self, name: str) -> str:
+        return "".join(s.decode() for s in self.resolver.resolve(name, "TXT")[0].strings)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    root = tmp_path_factory.mktemp("project")
+    shutil.copy(REPO / "Pulumi.yaml", root)
+    (root / "specs").mkdir()
+    (root / "stacks").mkdir()
+    shutil.copy(REPO / "specs" / "demo.yaml", root / "specs")
+    shutil.copy(REPO / "stacks" / "Pulumi.demo.yaml", root / "stacks")
+    info = run.up(root, ZONES, build_seconds=0.5)
+    try:
+        yield Demo(root, info)
+    finally:
+        run.down(root)
+
+
+def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:
+    steps = demo.up()
+    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, 3 passwords, 3 mailboxes
+    assert len([s for s in steps if s[0] == "create"]) == 32
+    demo.stack.preview(expect_no_changes=True, color="never")
+    [server] = demo.hostwinds()["instances"]
+    assert server["status"] == "ACTIVE"
+    ptr = demo.resolver.resolve(dns.reversename.from_address(server["main_ip"]), "PTR")[0]
+    assert str(ptr.target) == "mail.demo-a.example."
+
+
+def test_real_mail_with_dkim_verified_through_dns(demo: Demo) -> None:
+    outputs = demo.stack.outputs()
+    passwords = outputs["mailbox_passwords"].value
+    assert outputs["mailbox_passwords"].secret
+    ip = outputs["servers"].value["mx1"]["ip"]
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "ada@demo-a.example", "linus@demo-b.example", "e2e-demo"
+    msg.set_content("sent through the sandbox")
+    with smtplib.SMTP(ip, 587, timeout=20) as s:
+        s.starttls(context=TLS)
+        s.login("ada@demo-a.example", passwords["ada@demo-a.example"])
+        s.send_message(msg)
+    raw = b""
+    deadline = time.monotonic() + 30
+    while not raw and time.monotonic() < deadline:
+        im = imaplib.IMAP4_SSL(ip, 993, ssl_context=TLS, timeout=20)
+        im.login("linus@demo-b.example", passwords["linus@demo-b.example"])
+        im.select("INBOX")
+        _, found = im.search(None, "SUBJECT", '"e2e-demo"')
+        if found[0]:
+            raw = bytes(im.fetch(found[0].split()[-1], "(RFC822)")[1][0][1])  # type: ignore[index]
+        im.logout()
+        time.sleep(0.3)
+    assert b"s=demo1" in raw
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        return demo.txt(name.decode().rstrip(".")).encode()
+
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+
+
+def test_drift_in_cloudflare_is_found_and_repaired(demo: Demo) -> None:
+    demo.no_drift()
+    records = demo.cloudflare()["records"]["demo-a.example"]
+    dmarc = next(r for r in records if r["name"] == "_dmarc.demo-a.example")
+    zone = next(z["id"] for z in demo.cloudflare()["zones"] if z["name"] == "demo-a.example")
+    httpx.delete(
+        f"{demo.info['cloudflare_url']}/zones/{zone}/dns_records/{dmarc['id']}",
+        headers={"Authorization": f"Bearer {run.CLOUDFLARE_TOKEN}"},
+    ).raise_for_status()
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        demo.txt("_dmarc.demo-a.example")
+    demo.drift_found()
+    demo.up(refresh=True)
+    assert demo.txt("_dmarc.demo-a.example").startswith("v=DMARC1; p=quarantine")
+    demo.no_drift()
+
+
+def test_a_config_file_changed_on_the_host_is_found_and_repaired(demo: Demo) -> None:
+    [server] = demo.hostwinds()["instances"]
+    release = demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/mailbox-iac/current"
+    main_cf = release.resolve() / "postfix" / "main.cf"
+    original = main_cf.read_text()
+    main_cf.write_text(original + "smtpd_helo_required = no\n")
+    demo.drift_found()
+    demo.up(refresh=True)
+    live = (demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/mailbox-iac/current").resolve()
+    assert (live / "postfix" / "main.cf").read_text() == original
+    demo.no_drift()
+
+
+def test_adding_one_mailbox_adds_exactly_that(demo: Demo) -> None:
+    spec = demo.root / "specs" / "demo.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "      - {local: grace, name: Grace Hopper}\n", "      - {local: grace, name: Grace Hopper}\n      - hedy\n"
+        )
+    )
+    steps = demo.up()
+    assert sorted(steps) == sorted(
+        [
+            ("create", "password-hedy@demo-a.example"),
+            ("create", "mailbox-hedy@demo-a.example"),
+            ("update", "mailhost-mx1"),
+            ("update", "change-budget"),
+        ]
+    )
+    assert "hedy@demo-a.example" in demo.stack.outputs()["mailboxes"].value
+
+
+def test_a_server_terminated_behind_our_back_is_found_and_rebuilt(demo: Demo) -> None:
+    [server] = demo.hostwinds()["instances"]
+    httpx.post(
+        demo.info["hostwinds_url"],
+        data={"action": "terminate", "API": run.HOSTWINDS_KEY, "serviceid": server["serviceid"]},
+    ).raise_for_status()
+    demo.drift_found()
+    demo.up(refresh=True)
+    [rebuilt] = demo.hostwinds()["instances"]
+    assert rebuilt["serviceid"] != server["serviceid"] and rebuilt["status"] == "ACTIVE"
+    assert demo.resolver.resolve("mail.demo-a.example", "A")[0].to_text() == rebuilt["main_ip"]
+    demo.stack.preview(expect_no_changes=True, color="never")
+
+
+def test_destroy_leaves_nothing_behind(demo: Demo) -> None:
+    demo.stack.destroy(show_secrets=False, color="never")
+    assert demo.hostwinds()["instances"] == []
+    assert all(recs == [] for recs in demo.cloudflare()["records"].values())
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "mbx-s" not in namespaces
