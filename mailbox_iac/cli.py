@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -90,14 +91,14 @@ def plan(
 def _engine(sandbox: bool) -> Engine:
     from mailbox_iac.sandbox import run as sandbox_run
 
-    env: dict[str, str] = {}
-    if sandbox:
-        info = sandbox_run.read_info(Path.cwd())
-        if not info:
-            typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
-            raise typer.Exit(code=1)
-        env = sandbox_run.environment(info)
-    return Engine.for_project(Path.cwd(), env=env)
+    if not sandbox:
+        return Engine.for_project(Path.cwd())
+    info = sandbox_run.read_info(Path.cwd())
+    if not info:
+        typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
+        raise typer.Exit(code=1)
+    # The sandbox's stacks live and die with it: their state is in .state/sandbox/, which `down` removes.
+    return Engine.local(sandbox_run.state_dir(Path.cwd()), Path.cwd(), env=sandbox_run.environment(info))
 
 
 @app.command()
@@ -129,10 +130,64 @@ def up(
 
 
 @app.command()
+def verify(
+    stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to check")],
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Ask the local sandbox's DNS")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.text,
+) -> None:
+    """Check that every mailbox is ready: each planned record of its domain answers at the zone's
+    authoritative DNS, the server's PTR is its mail hostname, and it logs in over IMAPS and SMTP 587.
+
+    Exit code 0 all ready, 2 some not ready, 1 error.
+    """
+    from pulumi.automation import CommandError
+
+    from mailbox_iac import readiness
+    from mailbox_iac.plan.model import Facts
+
+    engine = _engine(sandbox)
+    try:
+        st = engine.existing(stack)
+        outputs, config = st.outputs(), st.get_all_config()
+        spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{stack}.yaml"
+        facts = Facts(
+            server_ips={n: s["ip"] for n, s in outputs["servers"].value.items()},
+            dkim_public_keys={
+                (k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].value.items()
+            },
+        )
+        state = make_plan(load_file(Path(spec)).tenant, facts)
+        resolver = engine.env.get("MAILBOX_IAC_DNS_RESOLVER") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER")
+        results = readiness.verify(state, outputs["mailbox_passwords"].value, resolver)
+    except (CommandError, EngineMissing, KeyError, SpecInvalid) as exc:
+        typer.echo(
+            f"cannot verify stack {stack!r}: {str(exc).strip().splitlines()[-1] if str(exc) else exc!r}", err=True
+        )
+        raise typer.Exit(code=1) from None
+    ready = {a: all(c.ok for c in checks) for a, checks in results.items()}
+    if fmt is Format.json:
+        typer.echo(
+            json.dumps(
+                {a: {"ready": ready[a], "failed": [c.__dict__ for c in cs if not c.ok]} for a, cs in results.items()},
+                indent=2,
+            )
+        )
+    else:
+        for address, checks in results.items():
+            failed = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+            typer.echo(
+                f"{address:<40} {'ready' if ready[address] else 'NOT READY'}  {len(checks)} checks"
+                + ("".join(f"\n    {f}" for f in failed))
+            )
+    raise typer.Exit(code=0 if all(ready.values()) else 2)
+
+
+@app.command()
 def export(
     stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to export")],
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv (sequencer import) or json")] = ExportFormat.csv,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Include the mailbox passwords")] = False,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="A stack of the local sandbox")] = False,
 ) -> None:
     """Write one row per mailbox (email, SMTP/IMAP settings, from name, daily limit, warm-up) from a
     stack's outputs, ready for a sequencer or warm-up tool. Passwords only with --show-secrets."""
@@ -141,7 +196,7 @@ def export(
     from mailbox_iac import export as exporter
 
     try:
-        outputs = Engine.for_project(Path.cwd()).existing(stack).outputs()
+        outputs = _engine(sandbox).existing(stack).outputs()
     except (CommandError, EngineMissing) as exc:
         typer.echo(f"cannot read stack {stack!r}: {str(exc).strip().splitlines()[-1]}", err=True)
         raise typer.Exit(code=1) from None

@@ -24,6 +24,7 @@ from mailbox_iac.guards import ChangeBudget
 from mailbox_iac.mailhost.resources import Mailbox, MailHost
 from mailbox_iac.plan.model import DesiredState, DnsRecord, MailboxPlan
 from mailbox_iac.plan.planner import plan
+from mailbox_iac.readiness import Readiness
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 
@@ -162,8 +163,9 @@ def declare(state: DesiredState, settings: Settings) -> None:
         )
 
     hosts: dict[str, MailHost] = {}
+    rdns: dict[str, ReverseDns] = {}
     for s in state.servers:
-        ReverseDns(
+        rdns[s.name] = ReverseDns(
             f"rdns-{s.name}",
             serviceid=servers[s.name].serviceid,
             ip=servers[s.name].main_ip,
@@ -181,6 +183,7 @@ def declare(state: DesiredState, settings: Settings) -> None:
         )
 
     passwords: dict[str, Password] = {}
+    ready: dict[str, pulumi.Output[bool]] = {}
     for m in state.mailboxes:
         passwords[m.address] = Password(
             f"password-{m.address}",
@@ -189,7 +192,7 @@ def declare(state: DesiredState, settings: Settings) -> None:
             opts=after_budget,
         )
         host = hosts[m.server]
-        Mailbox(
+        account = Mailbox(
             f"mailbox-{m.address}",
             host=servers[m.server].main_ip,
             private_key=ssh.private_key,
@@ -199,6 +202,27 @@ def declare(state: DesiredState, settings: Settings) -> None:
             quota_mb=m.quota_mb,
             opts=pulumi.ResourceOptions(depends_on=[host]),
         )
+        domain_records = [r for r in state.dns_records if r.domain == m.domain]
+        ready[m.address] = Readiness(
+            f"ready-{m.address}",
+            address=m.address,
+            zone=domain_records[0].zone,
+            ip=servers[m.server].main_ip,
+            hostname=m.smtp_host,
+            password=passwords[m.address].password,
+            records=pulumi.Output.all(
+                *[
+                    pulumi.Output.all(
+                        name=r.name,
+                        type=r.type,
+                        content=_record_content(r, servers, dkim),
+                        priority=r.priority if r.priority is not None else 0,
+                    )
+                    for r in domain_records
+                ]
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[account, rdns[m.server], *(dns[r.key] for r in domain_records)]),
+        ).ready
 
     pulumi.export("tenant", tenant)
     pulumi.export(
@@ -208,7 +232,8 @@ def declare(state: DesiredState, settings: Settings) -> None:
             for s in state.servers
         },
     )
-    pulumi.export("mailboxes", {m.address: mailbox_output(m) for m in state.mailboxes})
+    pulumi.export("mailboxes", {m.address: {**mailbox_output(m), "ready": ready[m.address]} for m in state.mailboxes})
+    pulumi.export("dkim_public_keys", {f"{d}/{sel}": key.public_key for (d, sel), key in dkim.items()})
     pulumi.export("mailbox_passwords", pulumi.Output.secret({a: p.password for a, p in passwords.items()}))
     by_domain: dict[str, dict[str, pulumi.Output[str]]] = {}
     for r in state.dns_records:

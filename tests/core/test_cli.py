@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def test_validate_examples() -> None:
     result = run("validate", "specs/")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "2 spec(s) valid: acme, globex (55 mailboxes)\n"
+    assert result.stdout == "3 spec(s) valid: acme, demo, globex (58 mailboxes)\n"
 
 
 def broken_copy(tmp_path: Path, edit: str) -> Path:

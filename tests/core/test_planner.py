@@ -126,5 +126,5 @@ def test_valid_specs_always_plan_deterministically(data: dict[str, object], with
 
 
 def test_examples_are_valid_files() -> None:
-    assert sorted(p.name for p in (REPO / "specs").glob("*.yaml")) == ["acme.yaml", "globex.yaml"]
+    assert sorted(p.name for p in (REPO / "specs").glob("*.yaml")) == ["acme.yaml", "demo.yaml", "globex.yaml"]
     assert Path(REPO / "schema" / "tenant.schema.json").exists()

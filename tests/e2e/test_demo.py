@@ -8,6 +8,7 @@ import imaplib
 import shutil
 import smtplib
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -32,7 +33,7 @@ ZONES = ["demo-a.example", "demo-b.example"]
 class Demo:
     def __init__(self, root: Path, info: dict[str, Any]) -> None:
         self.root, self.info = root, info
-        self.stack = Engine.for_project(root, env=run.environment(info)).stack("demo", tenant_program)
+        self.stack = Engine.local(run.state_dir(root), root, env=run.environment(info)).stack("demo", tenant_program)
         self.stack.set_config("mailbox-iac:spec", auto.ConfigValue(str(root / "specs" / "demo.yaml")))
         host, port = info["dns"].split(":")
         self.resolver = dns.resolver.Resolver(configure=False)
@@ -88,9 +89,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:
     steps = demo.up()
-    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, 3 passwords, 3 mailboxes
-    assert len([s for s in steps if s[0] == "create"]) == 32
+    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, 3 x (password, mailbox, readiness)
+    assert len([s for s in steps if s[0] == "create"]) == 35
     demo.stack.preview(expect_no_changes=True, color="never")
+    mailboxes = demo.stack.outputs()["mailboxes"].value
+    assert {a: m["ready"] for a, m in mailboxes.items()} == dict.fromkeys(mailboxes, True)
+    verify = subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "verify", "--stack", "demo", "--sandbox"],
+        cwd=demo.root,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.stdout.count(" ready ") == 3
     [server] = demo.hostwinds()["instances"]
     assert server["status"] == "ACTIVE"
     ptr = demo.resolver.resolve(dns.reversename.from_address(server["main_ip"]), "PTR")[0]
@@ -170,6 +181,7 @@ def test_adding_one_mailbox_adds_exactly_that(demo: Demo) -> None:
         [
             ("create", "password-hedy@demo-a.example"),
             ("create", "mailbox-hedy@demo-a.example"),
+            ("create", "ready-hedy@demo-a.example"),
             ("update", "mailhost-mx1"),
             ("update", "change-budget"),
         ]

@@ -47,6 +47,7 @@ def test_acme_graph_counts(acme: Recorder) -> None:
         "MailHost": 1,
         "Password": 5,
         "Mailbox": 5,
+        "Readiness": 5,
     }
 
 
@@ -83,6 +84,13 @@ def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
     mailbox = acme.named("mailbox-alice@acme-mail.com")
     assert mailhost in mailbox.dependencies and acme.urn("password-alice@acme-mail.com") in mailbox.dependencies
     assert acme.urn("hostwinds-ssh-key") in acme.named("server-mx1").dependencies
+    ready = acme.named("ready-alice@acme-mail.com").dependencies
+    assert {
+        acme.urn("mailbox-alice@acme-mail.com"),
+        acme.urn("rdns-mx1"),
+        acme.urn("dns-TXT-_dmarc.acme-mail.com"),
+    } <= ready
+    assert acme.urn("dns-TXT-_dmarc.acme-outreach.com") not in ready  # only its own domain's records
 
 
 def test_dns_record_inputs(acme: Recorder) -> None:
