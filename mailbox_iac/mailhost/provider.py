@@ -138,13 +138,10 @@ class MailHostProvider(ResourceProvider):
         )
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        try:
-            with Connection(_target(props)) as conn:
+        conn = _reach(props)  # a server that is gone has nothing left to undo
+        if conn is not None:
+            with conn:
                 conn.run(apply.restore_script())
-        except HostKeyMismatch:
-            raise
-        except SshError as exc:  # the server is gone or unreachable: nothing left to undo
-            log.warning("mail host %s not reachable on delete (%s); leaving it as it is", props.get("host"), exc)
 
 
 class MailboxProvider(ResourceProvider):
@@ -203,10 +200,7 @@ class MailboxProvider(ResourceProvider):
         return ReadResult(id_, self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        try:
-            with Connection(_target(props)) as conn:
+        conn = _reach(props)
+        if conn is not None:
+            with conn:
                 accounts.delete_account(conn, props["address"])
-        except HostKeyMismatch:
-            raise
-        except SshError as exc:
-            log.warning("mail host %s not reachable on delete of %s (%s)", props.get("host"), props["address"], exc)

@@ -9,9 +9,11 @@ Inputs are checked the way the real provider does (required fields, types, TTL r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -51,6 +53,19 @@ def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
 
 class CloudflareApiError(Exception):
     pass
+
+
+def _api_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Cloudflare API errors fail the step with the API's own message, as the real provider does."""
+
+    @functools.wraps(method)
+    def wrapper(self: StandIn, request: Any, context: Any) -> Any:
+        try:
+            return method(self, request, context)
+        except CloudflareApiError as exc:
+            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+
+    return wrapper
 
 
 class StandIn(provider_pb2_grpc.ResourceProviderServicer):
@@ -167,71 +182,61 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
                 }
         return outs
 
+    @_api_errors
     def Create(self, request: Any, context: Any) -> Any:
         props = _plain(request.properties)
         if request.preview:
             return provider_pb2.CreateResponse(id="", properties=_struct(self._outs(props, None)))
-        try:
-            _, rec = self._api("POST", f"/zones/{props['zoneId']}/dns_records", self._body(props))
-        except CloudflareApiError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        _, rec = self._api("POST", f"/zones/{props['zoneId']}/dns_records", self._body(props))
         return provider_pb2.CreateResponse(id=rec["id"], properties=_struct(self._outs(props, rec)))
 
+    @_api_errors
     def Read(self, request: Any, context: Any) -> Any:
         props = _plain(request.properties) or _plain(request.inputs)
         zone = props.get("zoneId", "")
-        try:
-            status, rec = self._api("GET", f"/zones/{zone}/dns_records/{request.id}")
-        except CloudflareApiError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        status, rec = self._api("GET", f"/zones/{zone}/dns_records/{request.id}")
         if status == 404:
             return provider_pb2.ReadResponse(id="")  # gone: no properties
         outs = self._outs({**props, "zoneId": zone}, rec, from_api=True)
         inputs = {k: outs.get(k) for k in INPUTS}
         return provider_pb2.ReadResponse(id=request.id, properties=_struct(outs), inputs=_struct(inputs))
 
+    @_api_errors
     def Update(self, request: Any, context: Any) -> Any:
         olds, news = _plain(request.olds), _plain(request.news)
         if request.preview:
             return provider_pb2.UpdateResponse(properties=_struct({**olds, **self._outs(news, None)}))
-        try:
-            _, rec = self._api("PUT", f"/zones/{news['zoneId']}/dns_records/{request.id}", self._body(news))
-        except CloudflareApiError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        _, rec = self._api("PUT", f"/zones/{news['zoneId']}/dns_records/{request.id}", self._body(news))
         return provider_pb2.UpdateResponse(properties=_struct(self._outs(news, rec)))
 
+    @_api_errors
     def Delete(self, request: Any, context: Any) -> Any:
         props = _plain(request.properties)
-        try:
-            self._api("DELETE", f"/zones/{props.get('zoneId')}/dns_records/{request.id}")
-        except CloudflareApiError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        self._api("DELETE", f"/zones/{props.get('zoneId')}/dns_records/{request.id}")
         return empty_pb2.Empty()
 
     # --- getZone --------------------------------------------------------------------------------------
 
+    @_api_errors
     def Invoke(self, request: Any, context: Any) -> Any:
         if request.tok != GET_ZONE:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"the sandbox stand-in does not serve {request.tok}")
         args = _plain(request.args)
-        try:
-            if args.get("zoneId"):
-                zone_id = args["zoneId"]
-            else:
-                name = (args.get("filter") or {}).get("name", "")
-                _, found = self._api("GET", "/zones", params={"name": name})
-                if len(found) != 1:
-                    return provider_pb2.InvokeResponse(
-                        failures=[
-                            provider_pb2.CheckFailure(
-                                property="filter", reason=f"failed to find exactly one result, {len(found)} found"
-                            )
-                        ]
-                    )
-                zone_id = found[0]["id"]
-            _, zone = self._api("GET", f"/zones/{zone_id}")
-        except CloudflareApiError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        if args.get("zoneId"):
+            zone_id = args["zoneId"]
+        else:
+            name = (args.get("filter") or {}).get("name", "")
+            _, found = self._api("GET", "/zones", params={"name": name})
+            if len(found) != 1:
+                return provider_pb2.InvokeResponse(
+                    failures=[
+                        provider_pb2.CheckFailure(
+                            property="filter", reason=f"failed to find exactly one result, {len(found)} found"
+                        )
+                    ]
+                )
+            zone_id = found[0]["id"]
+        _, zone = self._api("GET", f"/zones/{zone_id}")
         result = {
             "id": zone["id"],
             "zoneId": zone["id"],

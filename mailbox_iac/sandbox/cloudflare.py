@@ -15,11 +15,12 @@ import re
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mailbox_iac.dns import txt
+from mailbox_iac.sandbox.jsonhttp import JsonHandler, serve_in_background
 
 TYPES = {
     "A",
@@ -322,30 +323,16 @@ def _page(items: list[Any], q: dict[str, str], default: int) -> tuple[list[Any],
     }
 
 
-def make_handler(emu: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _handle(self, method: str) -> None:
             url = urlsplit(self.path)
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.body()
             if url.path == "/_emulator/state":
-                return self._send(200, emu.state())
+                return self.reply(200, emu.state())
             if url.path == "/_emulator/zones" and method == "POST":
-                return self._send(200, emu.add_zone(json.loads(raw)["name"]))
+                return self.reply(200, emu.add_zone(json.loads(raw)["name"]))
             parts = url.path.removeprefix("/client/v4").strip("/").split("/")
             try:
                 auth = self.headers.get("Authorization")
@@ -357,9 +344,9 @@ def make_handler(emu: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
                 if m.group(1) != emu.token:
                     raise CfError(403, 10000, "Authentication error")
                 body = json.loads(raw) if raw else {}
-                self._send(200, self._route(method, parts, q, body))
+                self.reply(200, self._route(method, parts, q, body))
             except CfError as exc:
-                self._send(
+                self.reply(
                     exc.status,
                     {
                         "success": False,
@@ -369,7 +356,7 @@ def make_handler(emu: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             except (ValueError, KeyError):
-                self._send(
+                self.reply(
                     400,
                     {
                         "success": False,
@@ -424,7 +411,4 @@ def make_handler(emu: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(emu: CloudflareEmulator, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(emu))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), name="cloudflare-emulator", daemon=True).start()
-    return server
+    return serve_in_background(make_handler(emu), host, port, "cloudflare-emulator")

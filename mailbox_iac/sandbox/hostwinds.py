@@ -25,9 +25,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from mailbox_iac.sandbox.jsonhttp import JsonHandler, serve_in_background
 
 LOCATIONS = [
     {"id": 12, "name": "Seattle, WA", "country": "US"},
@@ -419,51 +421,32 @@ def _form(body: bytes) -> dict[str, Any]:
     return out
 
 
-def make_handler(emu: HostwindsEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # request lines would not leak secrets (form bodies), but tests want quiet output
-
-        def _reply(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
+def make_handler(emu: HostwindsEmulator) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             if self.path == "/cloud/api.php":
-                status, body, delay = emu.handle(_form(self._body()))
+                status, body, delay = emu.handle(_form(self.body()))
                 if delay:
                     time.sleep(delay)
-                self._reply(status, body)
+                self.reply(status, body)
             elif self.path == "/_emulator/faults":
-                emu.set_faults(json.loads(self._body() or b"{}"))
-                self._reply(200, emu.state()["faults"])
+                emu.set_faults(json.loads(self.body() or b"{}"))
+                self.reply(200, emu.state()["faults"])
             elif self.path.startswith("/_emulator/instances/"):
-                emu.tamper(int(self.path.rsplit("/", 1)[1]), json.loads(self._body() or b"{}"))
-                self._reply(200, {"ok": True})
+                emu.tamper(int(self.path.rsplit("/", 1)[1]), json.loads(self.body() or b"{}"))
+                self.reply(200, {"ok": True})
             else:
-                self._reply(404, {"error": "not found"})
+                self.reply(404, {"error": "not found"})
 
         def do_GET(self) -> None:
             if self.path == "/_emulator/state":
-                self._reply(200, emu.state())
+                self.reply(200, emu.state())
             else:
-                self._reply(404, {"error": "not found"})
+                self.reply(404, {"error": "not found"})
 
     return Handler
 
 
 def serve(emu: HostwindsEmulator, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; the caller owns `server.shutdown()`."""
-    server = ThreadingHTTPServer((host, port), make_handler(emu))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), name="hostwinds-emulator", daemon=True).start()
-    return server
+    return serve_in_background(make_handler(emu), host, port, "hostwinds-emulator")
