@@ -101,24 +101,60 @@ def _engine(sandbox: bool) -> Engine:
     return Engine.local(sandbox_run.state_dir(Path.cwd()), Path.cwd(), env=sandbox_run.environment(info))
 
 
+def _tenants(selection: str) -> list[str]:
+    """`all` = every stack in stacks/ that has a spec in specs/; otherwise a comma-separated list."""
+    if selection != "all":
+        return [t.strip() for t in selection.split(",") if t.strip()]
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for p in Path("stacks").glob("Pulumi.*.yaml")
+        if (Path("specs") / f"{p.name.removeprefix('Pulumi.').removesuffix('.yaml')}.yaml").exists()
+    )
+
+
 @app.command()
 def up(
-    stack: Annotated[str, typer.Option(help="Tenant stack to converge (spec: specs/<stack>.yaml)")],
+    stack: Annotated[str | None, typer.Option(help="One tenant stack to converge (spec: specs/<stack>.yaml)")] = None,
+    tenants: Annotated[str | None, typer.Option(help="Many tenants at once: `all` or a,b,c")] = None,
+    parallel: Annotated[int, typer.Option(help="With --tenants: how many stacks run at once")] = 10,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against the local sandbox's emulators")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Refresh state from the real world first")] = False,
 ) -> None:
-    """Converge one tenant: `pulumi up --yes` of its stack, with the engine's own progress output,
-    then the mailbox table (passwords are never printed here: use `export --show-secrets`)."""
+    """Converge tenants: `pulumi up --yes` of their stacks.
+
+    With --stack: the engine's own progress output, then the mailbox table (no passwords: use
+    `export --show-secrets`). With --tenants: up to --parallel stacks at once, a progress line every few
+    seconds, one log file per tenant in .state/logs/, a summary table; one tenant's failure never stops
+    the others, transient failures are retried. Exit 0 when all converged, 1 otherwise.
+    """
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter
     from mailbox_iac.program import main as tenant_program
 
+    if (stack is None) == (tenants is None):
+        typer.echo("give either --stack NAME or --tenants all|a,b,...", err=True)
+        raise typer.Exit(code=1)
+    engine = _engine(sandbox)
+    if tenants is not None:
+        from mailbox_iac.ops import many
+
+        names = _tenants(tenants)
+        if not names:
+            typer.echo(f"no tenant stacks selected by {tenants!r}", err=True)
+            raise typer.Exit(code=1)
+        runs = many.run_many(
+            names,
+            engine,
+            Path(".state/logs"),
+            parallel,
+            on_progress=lambda rs: typer.echo(many.progress_line(rs), err=True),
+        )
+        typer.echo(many.summary_table(runs))
+        raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
-        result = (
-            _engine(sandbox)
-            .stack(stack, tenant_program)
-            .up(on_output=typer.echo, show_secrets=False, refresh=refresh, color="never")
+        result = engine.stack(stack or "", tenant_program).up(
+            on_output=typer.echo, show_secrets=False, refresh=refresh, color="never"
         )
     except (CommandError, EngineMissing) as exc:
         typer.echo(f"up of stack {stack!r} failed: {str(exc).strip().splitlines()[-1]}", err=True)

@@ -12,15 +12,18 @@ stacks running at once in separate processes still respect it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import random
+import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -97,40 +100,64 @@ def unwrap(action: str, body: Any) -> Any:
 
 
 class RateLimiter:
-    """At most `rate` requests in any one-second window for one endpoint, across the threads and processes
-    of this machine. The times of the last sends are kept in a lock file; a caller records its send only
-    when a slot is free *now* (no reservations, so late-waking threads cannot bunch up), and a margin
-    absorbs the jitter between recording and the request reaching the server."""
+    """At most `rate` requests in any one-second window for one endpoint, as the server sees them, across
+    the threads and processes of this machine (one lock file per endpoint).
 
-    MARGIN = 0.1
+    A request may start only when the request `rate` places before it has *finished* and a window has
+    passed since: the server received that one before its reply, and receives this one after we start
+    it, so however late a process is scheduled, no window ever holds more than `rate` requests. A slot
+    whose process died is given up after `stale_after` seconds.
+    """
 
-    def __init__(self, rate: float, path: str) -> None:
+    def __init__(self, rate: float, path: str, stale_after: float = 90.0) -> None:
         self.burst = max(1, int(rate))
-        self.window = self.burst / rate + self.MARGIN
+        self.window = self.burst / rate
         self.path = path
+        self.stale_after = stale_after
         self._lock = threading.Lock()
 
-    def _try(self) -> float:
-        """Record a send and return 0, or return how long to wait before trying again."""
+    def _update(self, change: Callable[[list[list[Any]], float], Any]) -> Any:
         with self._lock, open(self.path, "a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0)
             try:
-                sent = [float(t) for t in f.read().split()][-self.burst :]
+                slots = json.loads(f.read() or "[]")
             except ValueError:
-                sent = []
-            now = time.time()
-            if len(sent) == self.burst and now < sent[0] + self.window:
-                return sent[0] + self.window - now
+                slots = []
+            result = change(slots, time.time())
             f.seek(0)
             f.truncate()
-            f.write(" ".join(repr(t) for t in [*sent, now][-self.burst :]))
+            f.write(json.dumps(slots[-self.burst :]))
             f.flush()
+            return result
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        token = secrets.token_hex(8)
+
+        def take(slots: list[list[Any]], now: float) -> float:
+            if len(slots) >= self.burst:
+                _, started, finished = slots[-self.burst]
+                if finished is None and now - started > self.stale_after:
+                    finished = started + self.stale_after  # its process died mid-request
+                if finished is None:
+                    return 0.05  # still in flight: ask again shortly
+                if now < float(finished) + self.window:
+                    return float(finished) + self.window - now
+            slots.append([token, now, None])
             return 0.0
 
-    def acquire(self) -> None:
-        while (wait := self._try()) > 0:
+        def give_back(slots: list[list[Any]], now: float) -> None:
+            for entry in slots:
+                if entry[0] == token:
+                    entry[2] = now
+
+        while (wait := self._update(take)) > 0:
             time.sleep(wait + random.uniform(0, 0.01))  # noqa: S311 (spread the waiters)
+        try:
+            yield
+        finally:
+            self._update(give_back)
 
 
 class CircuitBreaker:
@@ -206,11 +233,11 @@ class HostwindsClient:
 
     def _once(self, action: str, params: dict[str, Any]) -> Any:
         self._breaker.check(action)
-        self._limiter.acquire()
         form = {"action": action, "API": self._api_key, **params}
         log.debug("POST %s %s", self.endpoint, redact(form))
         try:
-            response = self._http.post(self.endpoint, data=form)
+            with self._limiter.slot():
+                response = self._http.post(self.endpoint, data=form)
         except httpx.TransportError as exc:
             self._breaker.record(False)
             raise HostwindsTransientError(action, f"{type(exc).__name__} talking to {self.endpoint}") from None

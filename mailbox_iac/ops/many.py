@@ -1,0 +1,141 @@
+"""`up` for many tenant stacks at once: bounded parallelism, one log file per tenant, progress, retries.
+
+Each tenant runs `pulumi up` through the Automation API in its own thread (inline programs are isolated by
+the SDK's context variables; each run is its own `pulumi` process). One tenant's failure never stops the
+others. A failure is retried when it looks transient; guard-rail violations, invalid specs and stack
+configuration errors are not, since running again cannot fix them. The Hostwinds rate limit holds across
+all of them because every provider process shares one lock file per endpoint (hostwinds_dynamic.client).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from mailbox_iac.engine import Engine
+from mailbox_iac.program import main as tenant_program
+
+PERMANENT = ("GuardRailViolation", "ProgramError", "is invalid", "may only manage", "declares tenant")
+
+
+@dataclass
+class TenantRun:
+    tenant: str
+    status: str = "pending"  # pending, running, converged, failed
+    phase: str = ""
+    resources_done: int = 0
+    attempts: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    error: str = ""
+    log: Path = field(default_factory=Path)
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started if self.started else 0.0
+
+
+def is_transient(message: str) -> bool:
+    return not any(marker in message for marker in PERMANENT)
+
+
+def run_many(
+    tenants: list[str],
+    engine: Engine,
+    log_dir: Path,
+    parallel: int = 10,
+    retries: int = 2,
+    on_progress: Callable[[list[TenantRun]], None] | None = None,
+    progress_every: float = 2.0,
+) -> list[TenantRun]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    runs = [TenantRun(t, log=log_dir / f"{t}.log") for t in tenants]
+    select_lock = threading.Lock()  # selecting stacks rewrites the workspace's shared files
+
+    def converge(run: TenantRun) -> None:
+        run.started = time.monotonic()
+        with run.log.open("w") as log:
+            while True:
+                run.attempts += 1
+                run.status, run.phase = "running", "selecting stack"
+                try:
+                    with select_lock:
+                        stack = engine.stack(run.tenant, tenant_program)
+                    run.phase = "up"
+
+                    def on_event(event: auto.EngineEvent, run: TenantRun = run) -> None:
+                        if event.res_outputs_event:
+                            run.resources_done += 1
+
+                    stack.up(
+                        on_output=lambda line: log.write(line + "\n"),
+                        on_event=on_event,
+                        show_secrets=False,
+                        color="never",
+                    )
+                    run.status, run.phase = "converged", "done"
+                    break
+                except Exception as exc:
+                    message = str(exc)
+                    log.write(f"\n--- attempt {run.attempts} failed ---\n{message}\n")
+                    if run.attempts > retries or not is_transient(message):
+                        run.status, run.phase = "failed", "failed"
+                        run.error = _summary(message)
+                        break
+                    run.phase = f"retrying ({run.attempts}/{retries})"
+                    time.sleep(2.0 * run.attempts)
+        run.ended = time.monotonic()
+
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(progress_every):
+            if on_progress:
+                on_progress(runs)
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        list(pool.map(converge, runs))
+    done.set()
+    reporter.join()
+    if on_progress:
+        on_progress(runs)
+    return runs
+
+
+def _summary(message: str) -> str:
+    """The most useful line of a failed run: the error, not the whole engine transcript."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for marker in ("error:", "Error:", "Exception:"):
+        for line in reversed(lines):
+            if marker in line:
+                return line[:300]
+    return (lines[-1] if lines else "failed")[:300]
+
+
+def progress_line(runs: list[TenantRun]) -> str:
+    counts = {s: sum(r.status == s for r in runs) for s in ("converged", "failed", "running", "pending")}
+    running = ", ".join(
+        f"{r.tenant}({r.phase} {r.resources_done}, {r.elapsed:.0f}s)" for r in runs if r.status == "running"
+    )
+    return (
+        f"converged {counts['converged']}/{len(runs)}, failed {counts['failed']}, running {counts['running']}, "
+        f"pending {counts['pending']}" + (f": {running}" if running else "")
+    )
+
+
+def summary_table(runs: list[TenantRun]) -> str:
+    rows = [f"{'tenant':<20} {'result':<10} {'resources':>9} {'attempts':>8} {'time':>7}  log / error"]
+    for r in runs:
+        rows.append(
+            f"{r.tenant:<20} {r.status:<10} {r.resources_done:>9} {r.attempts:>8} {r.elapsed:>6.0f}s  "
+            + (r.error or str(r.log))
+        )
+    return "\n".join(rows)
