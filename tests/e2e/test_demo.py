@@ -139,6 +139,15 @@ def test_real_mail_with_dkim_verified_through_dns(demo: Demo) -> None:
     assert dkim.verify(raw, dnsfunc=dnsfunc)
 
 
+def test_no_secret_in_plaintext_state(demo: Demo) -> None:
+    state = "".join(p.read_text() for p in (run.state_dir(demo.root) / "backend").rglob("*.json"))
+    passwords = demo.stack.outputs()["mailbox_passwords"].value
+    assert passwords and all(pw not in state for pw in passwords.values())
+    for marker in ("PRIVATE KEY-----", run.HOSTWINDS_KEY, run.CLOUDFLARE_TOKEN, "$argon2id$"):
+        assert marker not in state
+    assert "ciphertext" in state  # the secrets are there, encrypted
+
+
 def test_drift_in_cloudflare_is_found_and_repaired(demo: Demo) -> None:
     demo.no_drift()
     records = demo.cloudflare()["records"]["demo-a.example"]
