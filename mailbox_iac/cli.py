@@ -218,6 +218,62 @@ def verify(
     raise typer.Exit(code=0 if all(ready.values()) else 2)
 
 
+class DriftFormat(StrEnum):
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def drift(
+    tenants: Annotated[str, typer.Option(help="`all` or a,b,c")] = "all",
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Stacks of the local sandbox")] = False,
+    fmt: Annotated[DriftFormat, typer.Option("--format", help="Report format")] = DriftFormat.markdown,
+    ignore_file: Annotated[Path, typer.Option(help="Known exceptions: [{tenant, type, name}] globs")] = Path(
+        "drift-ignore.yaml"
+    ),
+) -> None:
+    """Report what changed behind our back, read-only: state vs Hostwinds/Cloudflare/the mail host
+    (refresh --preview-only), and live DNS vs the spec including records nobody declared.
+
+    Exit code 0 no drift, 2 drift, 1 error. Repair with `mailbox-iac up --refresh`.
+    """
+    from mailbox_iac.ops import drift as drifting
+    from mailbox_iac.plan.model import Facts
+
+    engine = _engine(sandbox)
+    env = {**os.environ, **engine.env}
+    names = _tenants(tenants)
+    findings, errors = [], []
+    try:
+        ignores = drifting.load_ignores(ignore_file)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    cloudflare = drifting.cloudflare_client(env)
+    for tenant in names:
+        try:
+            stack = engine.existing(tenant)
+            findings += drifting.state_findings(tenant, stack)
+            outputs, config = stack.outputs(), stack.get_all_config()
+            spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{tenant}.yaml"
+            facts = Facts(
+                server_ips={n: s["ip"] for n, s in outputs["servers"].value.items()},
+                dkim_public_keys={
+                    (k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].value.items()
+                },
+            )
+            state = make_plan(load_file(Path(spec)).tenant, facts)
+            findings += drifting.dns_findings(state, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores)
+        except Exception as exc:
+            errors.append(f"{tenant}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+    typer.echo(
+        drifting.as_json(findings) if fmt is DriftFormat.json else drifting.as_markdown(findings, names), nl=False
+    )
+    for error in errors:
+        typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=1 if errors else 2 if findings else 0)
+
+
 @app.command()
 def export(
     stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to export")],

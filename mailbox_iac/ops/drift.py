@@ -1,0 +1,176 @@
+"""Drift: what changed behind our back, in three layers, each finding saying what differs and how to fix it.
+
+(a) state vs providers, and (c) the mail host vs the spec: `pulumi refresh --preview-only` (nothing is
+    written; the MailHost and Mailbox reads hash the live files and check the accounts over SSH, read-only),
+    classified by provider.
+(b) live DNS vs the desired records, asked of the zone's authoritative servers, plus records in the
+    managed zones that nobody declared (listed through the Cloudflare API), minus an ignore file.
+Repair stays `pulumi up` (with --refresh).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from pulumi import automation as auto
+
+from mailbox_iac.dns import txt
+from mailbox_iac.plan.model import DesiredState
+from mailbox_iac.readiness import dns_checks, expected, resolver_for
+
+
+@dataclass(frozen=True)
+class Finding:
+    tenant: str
+    layer: str  # hostwinds, cloudflare, host, dns, dns-undeclared
+    resource: str
+    differs: str
+    fix: str
+
+
+LAYER_OF = {"hostwinds": "hostwinds", "cloudflare": "cloudflare", "mailhost": "host"}
+
+
+def state_findings(tenant: str, stack: auto.Stack) -> list[Finding]:
+    """Layers (a) and (c): a dry-run refresh; every resource whose live state differs from state."""
+    found: list[Finding] = []
+
+    def on_event(event: auto.EngineEvent) -> None:
+        done = event.res_outputs_event  # a refresh that found a difference ends in an update or delete step
+        if not done or done.metadata.op not in (auto.OpType.UPDATE, auto.OpType.DELETE):
+            return
+        meta = done.metadata
+        kind = meta.urn.split("::")[2]
+        if kind.startswith("pulumi:"):
+            return
+        layer = next((v for k, v in LAYER_OF.items() if k in kind), "state")
+        if meta.op == auto.OpType.DELETE:
+            what = "is gone"
+        else:
+            old = dict(meta.old.outputs or {}) if meta.old else {}
+            new = dict(meta.new.outputs or {}) if meta.new else {}
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and not k.startswith("__"))
+            what = f"changed: {', '.join(keys) or 'state'}"
+        found.append(
+            Finding(
+                tenant,
+                layer,
+                f"{kind.rsplit(':', 1)[-1]} {meta.urn.rsplit('::', 1)[-1]}",
+                what,
+                f"`mailbox-iac up --stack {tenant} --refresh` puts it back",
+            )
+        )
+
+    stack.refresh(preview_only=True, on_event=on_event, show_secrets=False, color="never")
+    return found
+
+
+def load_ignores(path: Path | None) -> list[dict[str, str]]:
+    """`drift-ignore.yaml`: a list of {tenant, type, name} glob patterns (missing keys match anything)."""
+    if path is None or not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text()) or []
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ValueError(f"{path}: expected a list of {{tenant, type, name}} patterns")
+    return [{str(k): str(v) for k, v in d.items()} for d in data]
+
+
+def ignored(tenant: str, rtype: str, name: str, ignores: list[dict[str, str]]) -> bool:
+    return any(
+        all(
+            fnmatch.fnmatch(value, rule.get(key, "*"))
+            for key, value in (("tenant", tenant), ("type", rtype), ("name", name))
+        )
+        for rule in ignores
+    )
+
+
+def dns_findings(
+    state: DesiredState, resolver: str | None, cloudflare: httpx.Client | None, ignores: list[dict[str, str]]
+) -> list[Finding]:
+    """Layer (b): every planned record at the authoritative DNS, and the records nobody declared."""
+    found: list[Finding] = []
+    for zone in sorted({r.zone for r in state.dns_records}):
+        planned = [r for r in state.dns_records if r.zone == zone]
+        rows = [{"name": r.name, "type": r.type, "content": r.content, "priority": r.priority or 0} for r in planned]
+        for check in dns_checks(rows, resolver_for(zone, resolver)):
+            rtype, name = check.name.split()[1:3]
+            if not check.ok and not ignored(state.tenant, rtype, name, ignores):
+                found.append(
+                    Finding(
+                        state.tenant,
+                        "dns",
+                        f"{rtype} {name}",
+                        check.detail,
+                        f"`mailbox-iac up --stack {state.tenant} --refresh` publishes it again",
+                    )
+                )
+        if cloudflare is None:
+            continue
+        wanted = {(r.type, r.name, _value(r.type, r.content, r.priority)) for r in planned}
+        for rec in _zone_records(cloudflare, zone):
+            key = (rec["type"], rec["name"], _value(rec["type"], rec["content"], rec.get("priority")))
+            if key in wanted or ignored(state.tenant, rec["type"], rec["name"], ignores):
+                continue
+            value = txt.canonical(rec["content"]) if rec["type"] == "TXT" else rec["content"]
+            found.append(
+                Finding(
+                    state.tenant,
+                    "dns-undeclared",
+                    f"{rec['type']} {rec['name']}",
+                    f"a record nobody declared: {value[:80]!r}",
+                    "delete it in Cloudflare, declare it in the spec, or list it in drift-ignore.yaml",
+                )
+            )
+    return found
+
+
+def _value(rtype: str, content: str, priority: int | None) -> str:
+    return expected({"type": rtype, "content": content, "priority": priority or 0})
+
+
+def _zone_records(client: httpx.Client, zone: str) -> list[dict[str, Any]]:
+    zones = client.get("/zones", params={"name": zone}).json()["result"]
+    if len(zones) != 1:
+        return []
+    records: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = client.get(f"/zones/{zones[0]['id']}/dns_records", params={"page": page, "per_page": 100}).json()
+        records += body["result"]
+        if page >= body["result_info"]["total_pages"]:
+            return records
+        page += 1
+
+
+def cloudflare_client(env: Mapping[str, str]) -> httpx.Client | None:
+    """A Cloudflare API client from CLOUDFLARE_API_TOKEN / CLOUDFLARE_BASE_URL, or None without a token."""
+    token = env.get("CLOUDFLARE_API_TOKEN")
+    if not token:
+        return None
+    base = env.get("CLOUDFLARE_BASE_URL", "https://api.cloudflare.com/client/v4")
+    return httpx.Client(base_url=base.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def as_json(findings: list[Finding]) -> str:
+    return json.dumps({"drift": bool(findings), "findings": [asdict(f) for f in findings]}, indent=2)
+
+
+def as_markdown(findings: list[Finding], tenants: list[str]) -> str:
+    if not findings:
+        return f"No drift in {len(tenants)} tenant(s): {', '.join(tenants)}.\n"
+    lines = [
+        f"**Drift: {len(findings)} finding(s)**",
+        "",
+        "| tenant | layer | resource | what differs | fix |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {f.tenant} | {f.layer} | `{f.resource}` | {f.differs} | {f.fix} |" for f in findings]
+    return "\n".join(lines) + "\n"

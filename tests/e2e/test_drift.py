@@ -1,0 +1,120 @@
+"""Drift detection on the sandbox with the real engine: each layer found and classified, undeclared
+records (a second SPF, a stray MX) found, the ignore file honoured, exit codes 0 clean / 2 drift."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mailbox_iac.sandbox import run
+from tests.conftest import REPO
+from tests.e2e.test_demo import ZONES, Demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    root = tmp_path_factory.mktemp("drift")
+    shutil.copy(REPO / "Pulumi.yaml", root)
+    for folder, name in (("specs", "demo.yaml"), ("stacks", "Pulumi.demo.yaml")):
+        (root / folder).mkdir()
+        shutil.copy(REPO / folder / name, root / folder)
+    info = run.up(root, ZONES, build_seconds=0.5)
+    try:
+        d = Demo(root, info)
+        d.up()
+        yield d
+        d.stack.destroy(show_secrets=False, color="never")
+    finally:
+        run.down(root)
+
+
+def drift(demo: Demo) -> tuple[int, list[dict[str, Any]]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", "demo", "--sandbox", "--format", "json"],
+        cwd=demo.root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)["findings"]
+
+
+def cloudflare(demo: Demo, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    response = httpx.request(
+        method,
+        demo.info["cloudflare_url"] + path,
+        json=body,
+        headers={"Authorization": f"Bearer {run.CLOUDFLARE_TOKEN}"},
+    )
+    response.raise_for_status()
+    return response.json()["result"]
+
+
+def zone_id(demo: Demo) -> str:
+    return str(cloudflare(demo, "GET", "/zones?name=demo-a.example")[0]["id"])
+
+
+def test_clean_stack_has_no_drift(demo: Demo) -> None:
+    assert drift(demo) == (0, [])
+
+
+def test_records_nobody_declared_are_found_and_can_be_ignored(demo: Demo) -> None:
+    zid = zone_id(demo)
+    spf = cloudflare(
+        demo,
+        "POST",
+        f"/zones/{zid}/dns_records",
+        {"type": "TXT", "name": "demo-a.example", "content": '"v=spf1 include:evil.example ~all"', "ttl": 300},
+    )
+    mx = cloudflare(
+        demo,
+        "POST",
+        f"/zones/{zid}/dns_records",
+        {"type": "MX", "name": "demo-a.example", "content": "mx.evil.example", "priority": 5, "ttl": 300},
+    )
+    code, findings = drift(demo)
+    assert code == 2
+    assert {(f["layer"], f["resource"]) for f in findings} == {
+        ("dns-undeclared", "TXT demo-a.example"),
+        ("dns-undeclared", "MX demo-a.example"),
+    }
+    assert "v=spf1 include:evil.example ~all" in next(f["differs"] for f in findings if f["resource"].startswith("TXT"))
+    (demo.root / "drift-ignore.yaml").write_text("- {tenant: demo, type: MX, name: demo-a.example}\n")
+    code, findings = drift(demo)
+    assert code == 2 and [f["resource"] for f in findings] == ["TXT demo-a.example"]
+    for record in (spf, mx):
+        cloudflare(demo, "DELETE", f"/zones/{zid}/dns_records/{record['id']}")
+    (demo.root / "drift-ignore.yaml").unlink()
+    assert drift(demo) == (0, [])
+
+
+def test_each_layer_is_found_and_classified(demo: Demo) -> None:
+    zid = zone_id(demo)
+    dmarc = next(r for r in cloudflare(demo, "GET", f"/zones/{zid}/dns_records?name=_dmarc.demo-a.example"))
+    cloudflare(demo, "DELETE", f"/zones/{zid}/dns_records/{dmarc['id']}")
+    [server] = demo.hostwinds()["instances"]
+    main_cf = (
+        demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/mailbox-iac/current"
+    ).resolve() / "postfix/main.cf"
+    main_cf.write_text(main_cf.read_text() + "smtpd_helo_required = no\n")
+    httpx.post(
+        demo.info["hostwinds_url"].replace("/cloud/api.php", f"/_emulator/instances/{server['serviceid']}"),
+        json={"srvrname": "renamed-by-hand"},
+    ).raise_for_status()
+    code, findings = drift(demo)
+    assert code == 2
+    by_layer = {(f["layer"], f["resource"]) for f in findings}
+    assert ("cloudflare", "DnsRecord dns-TXT-_dmarc.demo-a.example") in by_layer
+    assert ("dns", "TXT _dmarc.demo-a.example") in by_layer
+    assert ("host", "MailHost mailhost-mx1") in by_layer
+    assert ("hostwinds", "Instance server-mx1") in by_layer
+    assert all(f["fix"] for f in findings)
+    demo.up(refresh=True)
+    assert drift(demo) == (0, [])
