@@ -35,7 +35,7 @@ def timed(label: str, fn: Callable[[], object]) -> None:
 
 def measure(engine: Engine, tenant: str, spec: Path, grow: Callable[[str], str]) -> None:
     print(f"{tenant} ({sum(len(d.mailboxes) for d in load_file(spec).tenant.domains)} mailboxes)")
-    stack = engine.stack(tenant, tenant_program)
+    stack = engine.stack(tenant, lambda: tenant_program(engine.project_dir))
     timed("fresh up", lambda: stack.up(show_secrets=False, color="never"))
     timed("no-op preview", lambda: stack.preview(expect_no_changes=True, color="never"))
     spec.write_text(grow(spec.read_text()))

@@ -153,7 +153,7 @@ def up(
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
-        result = engine.stack(stack or "", tenant_program).up(
+        result = engine.stack(stack or "", lambda: tenant_program(engine.project_dir)).up(
             on_output=typer.echo, show_secrets=False, refresh=refresh, color="never"
         )
     except (CommandError, EngineMissing) as exc:
@@ -216,6 +216,44 @@ def verify(
                 + ("".join(f"\n    {f}" for f in failed))
             )
     raise typer.Exit(code=0 if all(ready.values()) else 2)
+
+
+@app.command()
+def preview(
+    changed_since: Annotated[str, typer.Option(help="Git ref the change is compared with (the PR's base)")],
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Preview against the local sandbox")] = False,
+    output_dir: Annotated[Path, typer.Option(help="Where summary.md, full.md and summary.json go")] = Path(
+        ".state/preview"
+    ),
+) -> None:
+    """Preview the tenants a change affects (their spec or stack file changed; shared code affects all),
+    after validating every spec. Prints a Markdown summary that fits a PR comment (under 60,000
+    characters); the full output and JSON are written next to it.
+
+    Exit code 0 no changes, 2 changes, 1 error or guard-rail violation.
+    """
+    from mailbox_iac.ops import preview as previewing
+
+    try:
+        files = previewing.changed_files(changed_since, Path.cwd())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    validation_errors: list[str] = []
+    try:
+        load_paths([Path("specs")])
+    except SpecInvalid as exc:
+        validation_errors = [str(e) for e in exc.errors]
+    tenants = previewing.affected_tenants(files, _tenants("all"))
+    engine = _engine(sandbox) if tenants else None
+    previews = [previewing.preview_tenant(engine, t) for t in tenants] if engine else []
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "full.md").write_text(previewing.full_markdown(previews))
+    (output_dir / "summary.json").write_text(previewing.as_json(previews, validation_errors))
+    summary = previewing.summary_markdown(previews, validation_errors, str(output_dir / "full.md"))
+    (output_dir / "summary.md").write_text(summary)
+    typer.echo(summary, nl=False)
+    raise typer.Exit(code=previewing.exit_code(previews, validation_errors))
 
 
 class DriftFormat(StrEnum):

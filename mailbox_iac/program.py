@@ -48,7 +48,8 @@ class Settings:
     hostwinds_poll_seconds: float = 10.0
 
     @classmethod
-    def from_config(cls) -> Settings:
+    def from_config(cls, project_dir: Path) -> Settings:
+        """`project_dir`: where Pulumi.yaml is; a relative `mailbox-iac:spec` is taken from there."""
         cfg = pulumi.Config("mailbox-iac")
         stack = pulumi.get_stack()
         zones = cfg.get_object("allowedZones")
@@ -59,7 +60,7 @@ class Settings:
             )
         return cls(
             stack=stack,
-            spec_path=Path(cfg.get("spec") or f"specs/{stack}.yaml"),
+            spec_path=project_dir / (cfg.get("spec") or f"specs/{stack}.yaml"),
             allowed_zones=tuple(str(z) for z in zones),
             zone_ids={str(k): str(v) for k, v in (cfg.get_object("zoneIds") or {}).items()},
             allow_server_replacement=bool(cfg.get_bool("allowServerReplacement")),
@@ -261,7 +262,7 @@ def mailbox_output(m: MailboxPlan) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Entry point of the inline program (and of `__main__` for a plain `pulumi up` with a language host)."""
-    settings = Settings.from_config()
+def main(project_dir: Path | None = None) -> None:
+    """The inline program; `project_dir` (default: the working directory) is where Pulumi.yaml and specs/ are."""
+    settings = Settings.from_config(project_dir or Path.cwd())
     declare(desired_state(settings), settings)

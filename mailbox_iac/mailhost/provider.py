@@ -146,16 +146,19 @@ class MailHostProvider(ResourceProvider):
 
 class MailboxProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        # During a preview, inputs computed by other resources (a new server's IP) are unknown and may be
+        # absent: only a value known to be empty is an error. The host key is checked when connecting: in a
+        # preview the engine echoes a MailHost's inputs as its outputs, where the key is not recorded yet.
         failures = [
             CheckFailure(k, f"{k} is required")
             for k in ("host", "private_key", "address", "password")
-            if not news.get(k)
+            if k in news and news[k] in ("", None)
         ]
-        if not news.get("host_key"):
-            failures.append(CheckFailure("host_key", "host_key is required: pass the MailHost's recorded host_key"))
         return CheckResult(news, failures)
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        if not props.get("host_key"):
+            raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
         with Connection(_target(props)) as conn:
             accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
@@ -181,9 +184,12 @@ class MailboxProvider(ResourceProvider):
         ]
         changed = replaces + [
             k
-            for k in ("password", "quota_mb", "private_key", "host_key")
+            for k in ("password", "quota_mb", "private_key")
             if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))
         ]
+        # An empty host key is one not known yet (a preview echoes a MailHost's inputs), not a new key.
+        if news.get("host_key") and news.get("host_key") != olds.get("host_key"):
+            changed.append("host_key")
         if not olds.get("verified", True):
             changed.append("verified")
         return DiffResult(changes=bool(changed), replaces=replaces)

@@ -66,7 +66,7 @@ def run_many(
                 run.status, run.phase = "running", "selecting stack"
                 try:
                     with select_lock:
-                        stack = engine.stack(run.tenant, tenant_program)
+                        stack = engine.stack(run.tenant, lambda: tenant_program(engine.project_dir))
                     run.phase = "up"
 
                     def on_event(event: auto.EngineEvent, run: TenantRun = run) -> None:

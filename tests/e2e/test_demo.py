@@ -33,7 +33,9 @@ ZONES = ["demo-a.example", "demo-b.example"]
 class Demo:
     def __init__(self, root: Path, info: dict[str, Any]) -> None:
         self.root, self.info = root, info
-        self.stack = Engine.local(run.state_dir(root), root, env=run.environment(info)).stack("demo", tenant_program)
+        self.stack = Engine.local(run.state_dir(root), root, env=run.environment(info)).stack(
+            "demo", lambda: tenant_program(root)
+        )
         self.stack.set_config("mailbox-iac:spec", auto.ConfigValue(str(root / "specs" / "demo.yaml")))
         host, port = info["dns"].split(":")
         self.resolver = dns.resolver.Resolver(configure=False)

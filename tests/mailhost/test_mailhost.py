@@ -220,5 +220,8 @@ def test_a_different_host_key_stops_everything(mail_vps: MailVps, host: dict[str
 
 
 def test_mailbox_needs_a_pinned_host_key(mail_vps: MailVps, host: dict[str, Any]) -> None:
-    _, failures = Driver(MailboxProvider()).check(mailbox(mail_vps, {"host_key": ""}, ALICE, "x"))
-    assert failures == [("host_key", "host_key is required: pass the MailHost's recorded host_key")]
+    d = Driver(MailboxProvider())
+    inputs, failures = d.check(mailbox(mail_vps, {"host_key": ""}, ALICE, "x"))
+    assert failures == []  # in a preview the key may not be known yet
+    with pytest.raises(Aborted, match="host_key is required: pass the MailHost's recorded host_key"):
+        d.create(inputs)

@@ -1,0 +1,40 @@
+"""PR preview as pure functions: which tenants a change affects, the summary's size cap, exit codes."""
+
+from __future__ import annotations
+
+from mailbox_iac.ops.preview import SUMMARY_CAP, TenantPreview, affected_tenants, exit_code, summary_markdown
+
+TENANTS = ["acme", "demo", "globex"]
+
+
+def test_affected_tenants() -> None:
+    assert affected_tenants(["specs/acme.yaml"], TENANTS) == ["acme"]
+    assert affected_tenants(["stacks/Pulumi.globex.yaml", "README.md"], TENANTS) == ["globex"]
+    assert affected_tenants(["mailbox_iac/plan/planner.py"], TENANTS) == TENANTS
+    assert affected_tenants(["providers/hostwinds_dynamic/client.py"], TENANTS) == TENANTS
+    assert affected_tenants(["README.md", "bench/plan_scale.py"], TENANTS) == []
+
+
+def test_a_300_tenant_change_stays_under_the_cap() -> None:
+    previews = [
+        TenantPreview(
+            f"tenant-with-a-long-name-{i:03d}",
+            {"create": 40, "update": 3, "delete": 1, "same": 9},
+            violations=[f"GuardRailViolation: tenant {i}: 4 of 5 mailboxes (80%) would be deleted " + "x" * 150],
+        )
+        for i in range(300)
+    ]
+    text = summary_markdown(previews, [], ".state/preview/full.md")
+    assert len(text) <= SUMMARY_CAP
+    assert "more tenant(s): see the full report" in text or text.count("| tenant-with") == 300
+    assert text.rstrip().endswith("Full output: `.state/preview/full.md`")
+
+
+def test_exit_codes() -> None:
+    same = TenantPreview("a", {"same": 10})
+    change = TenantPreview("b", {"update": 1, "same": 9})
+    assert exit_code([same], []) == 0
+    assert exit_code([same, change], []) == 2
+    assert exit_code([same, TenantPreview("c", violations=["GuardRailViolation"])], []) == 1
+    assert exit_code([same], ["specs/x.yaml:1:1: bad"]) == 1
+    assert "| b | 0 | 1 | 0 | 0 | changes |" in summary_markdown([change], [], "full.md")

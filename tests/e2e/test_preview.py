@@ -1,0 +1,78 @@
+"""PR preview on the sandbox with the real engine and a git fixture: only the changed tenant is previewed,
+its counts are right, a guard-rail violation fails it, and no change means exit 0."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mailbox_iac.engine import Engine
+from mailbox_iac.program import main as tenant_program
+from mailbox_iac.sandbox import run
+from tests.conftest import REPO
+from tests.e2e.test_many import tenant_files
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root, check=True, capture_output=True
+    )
+
+
+def preview(root: Path) -> tuple[int, dict[str, Any], str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "preview", "--changed-since", "HEAD", "--sandbox"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode in (0, 1, 2), result.stderr
+    return result.returncode, json.loads((root / ".state/preview/summary.json").read_text()), result.stdout
+
+
+def test_preview_of_a_pull_request(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "stacks").mkdir()
+    zones = [tenant_files(tmp_path, t) for t in ("p1", "p2")]
+    (tmp_path / ".gitignore").write_text(".state/\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "base")
+    info = run.up(tmp_path, zones, build_seconds=0.2)
+    try:
+        engine = Engine.local(run.state_dir(tmp_path), tmp_path, env=run.environment(info))
+        for tenant in ("p1", "p2"):
+            engine.stack(tenant, lambda: tenant_program(tmp_path)).up(show_secrets=False, color="never")
+        git(tmp_path, "add", "-A")  # the first up wrote each stack's encryption salt: committed, as in a real repo
+        git(tmp_path, "commit", "-qm", "stacks initialised")
+
+        assert preview(tmp_path)[:2] == (0, {"tenants": [], "validation_errors": [], "exit_code": 0})
+
+        spec = tmp_path / "specs/p1.yaml"
+        data = yaml.safe_load(spec.read_text())
+        data["domains"][0]["mailboxes"].append("cy")
+        spec.write_text(yaml.safe_dump(data))
+        code, report, summary = preview(tmp_path)
+        assert code == 2, (tmp_path / ".state/preview/full.md").read_text()[-2500:]
+        [p1] = report["tenants"]
+        assert p1["tenant"] == "p1" and p1["counts"]["create"] == 3 and p1["counts"]["update"] == 2
+        assert "| p1 | 3 | 2 | 0 | 0 | changes |" in summary
+
+        p2 = tmp_path / "specs/p2.yaml"
+        data = yaml.safe_load(p2.read_text())
+        data["domains"][0]["mailboxes"] = []
+        p2.write_text(yaml.safe_dump(data))
+        code, report, summary = preview(tmp_path)
+        assert code == 1
+        assert [t["tenant"] for t in report["tenants"]] == ["p1", "p2"]
+        assert any("allowMassChanges" in v for v in report["tenants"][1]["violations"])
+        assert "**p2**" in summary
+    finally:
+        run.down(tmp_path)
