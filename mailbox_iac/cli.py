@@ -256,6 +256,36 @@ def preview(
     raise typer.Exit(code=previewing.exit_code(previews, validation_errors))
 
 
+@app.command()
+def matrix(
+    changed_since: Annotated[str | None, typer.Option(help="Only tenants affected since this git ref")] = None,
+) -> None:
+    """Print a GitHub Actions job matrix, one job per tenant stack (all, or those a change affects)."""
+    from mailbox_iac.ops import preview as previewing
+    from mailbox_iac.ops.scaleout import github_matrix
+
+    tenants = _tenants("all")
+    if changed_since:
+        tenants = previewing.affected_tenants(previewing.changed_files(changed_since, Path.cwd()), tenants)
+    typer.echo(github_matrix(tenants))
+
+
+@app.command(name="operator-stacks")
+def operator_stacks(
+    repo: Annotated[str, typer.Option(help="Git URL the operator clones")],
+    branch: Annotated[str, typer.Option(help="Branch to follow")] = "main",
+    backend: Annotated[
+        str, typer.Option(help="Shared Pulumi backend (s3://..., postgres://...)")
+    ] = "s3://CHANGE-ME/mailbox-iac",
+    namespace: Annotated[str, typer.Option(help="Kubernetes namespace")] = "mailbox-iac",
+) -> None:
+    """Print Pulumi Kubernetes Operator `Stack` resources, one per tenant (secrets come from a Kubernetes
+    Secret named `mailbox-iac`: passphrase, hostwinds-api-key, cloudflare-api-token)."""
+    from mailbox_iac.ops.scaleout import operator_stacks as generate
+
+    typer.echo(generate(_tenants("all"), repo, branch, namespace, backend), nl=False)
+
+
 class DriftFormat(StrEnum):
     markdown = "markdown"
     json = "json"
