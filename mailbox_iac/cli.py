@@ -179,22 +179,13 @@ def verify(
     from pulumi.automation import CommandError
 
     from mailbox_iac import readiness
-    from mailbox_iac.plan.model import Facts
+    from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
     try:
-        st = engine.existing(stack)
-        outputs, config = st.outputs(), st.get_all_config()
-        spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{stack}.yaml"
-        facts = Facts(
-            server_ips={n: s["ip"] for n, s in outputs["servers"].value.items()},
-            dkim_public_keys={
-                (k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].value.items()
-            },
-        )
-        state = make_plan(load_file(Path(spec)).tenant, facts)
+        state, outputs = deployed_state(engine.existing(stack), engine.project_dir)
         resolver = engine.env.get("MAILBOX_IAC_DNS_RESOLVER") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER")
-        results = readiness.verify(state, outputs["mailbox_passwords"].value, resolver)
+        results = readiness.verify(state, outputs["mailbox_passwords"], resolver)
     except (CommandError, EngineMissing, KeyError, SpecInvalid) as exc:
         typer.echo(
             f"cannot verify stack {stack!r}: {str(exc).strip().splitlines()[-1] if str(exc) else exc!r}", err=True
@@ -306,7 +297,7 @@ def drift(
     Exit code 0 no drift, 2 drift, 1 error. Repair with `mailbox-iac up --refresh`.
     """
     from mailbox_iac.ops import drift as drifting
-    from mailbox_iac.plan.model import Facts
+    from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
     env = {**os.environ, **engine.env}
@@ -322,15 +313,7 @@ def drift(
         try:
             stack = engine.existing(tenant)
             findings += drifting.state_findings(tenant, stack)
-            outputs, config = stack.outputs(), stack.get_all_config()
-            spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{tenant}.yaml"
-            facts = Facts(
-                server_ips={n: s["ip"] for n, s in outputs["servers"].value.items()},
-                dkim_public_keys={
-                    (k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].value.items()
-                },
-            )
-            state = make_plan(load_file(Path(spec)).tenant, facts)
+            state, _ = deployed_state(stack, engine.project_dir)
             findings += drifting.dns_findings(state, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores)
         except Exception as exc:
             errors.append(f"{tenant}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")

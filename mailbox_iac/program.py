@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
+from pulumi import automation as auto
 
 from hostwinds_dynamic.provider import InstanceProvider
 from hostwinds_dynamic.resources import Instance, ReverseDns
@@ -22,7 +23,7 @@ from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
 from mailbox_iac.guards import ChangeBudget
 from mailbox_iac.mailhost.resources import Mailbox, MailHost
-from mailbox_iac.plan.model import DesiredState, DnsRecord, MailboxPlan
+from mailbox_iac.plan.model import DesiredState, DnsRecord, Facts, MailboxPlan
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.readiness import Readiness
 from mailbox_iac.spec.errors import SpecInvalid
@@ -260,6 +261,19 @@ def mailbox_output(m: MailboxPlan) -> dict[str, Any]:
         "daily_limit": m.daily_limit,
         "warmup": m.warmup,
     }
+
+
+def deployed_state(stack: auto.Stack, project_dir: Path) -> tuple[DesiredState, dict[str, Any]]:
+    """The desired state of a deployed stack, with the facts its outputs hold (server IPs, DKIM keys),
+    and those outputs' values: what `verify` and `drift` compare the world with."""
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    config = stack.get_all_config()
+    spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{stack.name}.yaml"
+    facts = Facts(
+        server_ips={name: server["ip"] for name, server in outputs["servers"].items()},
+        dkim_public_keys={(k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].items()},
+    )
+    return plan(load_file(project_dir / spec).tenant, facts), outputs
 
 
 def main(project_dir: Path | None = None) -> None:
