@@ -1,4 +1,4 @@
-"""Many tenants on the sandbox: N tenants x 2 mailboxes converged with `up --tenants` at several
+"""Many tenants on the sandbox: N tenants x 5 mailboxes converged with `up --tenants` at several
 --parallel levels, each on a fresh sandbox (Hostwinds build delay 0). Prints wall time, peak memory and
 the request rate the Hostwinds emulator saw. Needs root. Asserts nothing.
 
@@ -25,6 +25,8 @@ from mailbox_iac.ops.many import run_many  # noqa: E402
 from mailbox_iac.sandbox import run  # noqa: E402
 from tests.e2e.test_many import tenant_files  # noqa: E402
 
+MAILBOXES = ("ann", "bo", "cy", "di", "ed")
+
 
 def once(count: int, parallel: int) -> None:
     project = Path(tempfile.mkdtemp(prefix="mbx-many-"))
@@ -32,7 +34,7 @@ def once(count: int, parallel: int) -> None:
     (project / "specs").mkdir()
     (project / "stacks").mkdir()
     tenants = [f"b{i:03d}" for i in range(count)]
-    zones = [tenant_files(project, t) for t in tenants]
+    zones = [tenant_files(project, t, MAILBOXES) for t in tenants]
     info = run.up(project, zones, build_seconds=0)
     try:
         engine = Engine.local(run.state_dir(project), project, env=run.environment(info))

@@ -19,13 +19,13 @@ from tests.conftest import REPO
 TENANTS = [f"t{i:02d}" for i in range(12)]
 
 
-def tenant_files(root: Path, tenant: str) -> str:
+def tenant_files(root: Path, tenant: str, mailboxes: tuple[str, ...] = ("ann", "bo")) -> str:
     zone = f"{tenant}-mail.example"
     spec = {
         "tenant": tenant,
         "defaults": {"server": {"location": 12, "plan": 52, "image": "b1e32484-ea0d-4875-921f-2d01fd7b4341"}},
         "servers": {"mx1": {"hostname": f"mail.{zone}"}},
-        "domains": [{"name": zone, "mailboxes": ["ann", "bo"]}],
+        "domains": [{"name": zone, "mailboxes": list(mailboxes)}],
     }
     (root / "specs" / f"{tenant}.yaml").write_text(yaml.safe_dump(spec))
     config = {
