@@ -3,11 +3,13 @@
 Graph (each arrow a real dependency, so independent work runs in parallel):
   ChangeBudget -> everything;   SshKey -> Hostwinds SshKey -> Instance -> ReverseDns (after the A record)
   Instance.main_ip -> A records (mail host, mta-sts) and MailHost -> Mailbox (host key pinned by MailHost)
+  MailHost + those A records -> Certificate (ACME HTTP-01) -> Readiness (verifies the certificate)
   DkimKey -> DKIM TXT record and MailHost;   SPF, DMARC, MX, MTA-STS, TLS-RPT TXT: no waiting at all.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from hostwinds_dynamic.resources import SshKey as HostwindsSshKey
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
 from mailbox_iac.guards import ChangeBudget
-from mailbox_iac.mailhost.resources import Mailbox, MailHost
+from mailbox_iac.mailhost.acme import LETS_ENCRYPT
+from mailbox_iac.mailhost.resources import Certificate, Mailbox, MailHost
 from mailbox_iac.plan.model import DesiredState, DnsRecord, Facts, MailboxPlan
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.readiness import Readiness
@@ -47,6 +50,9 @@ class Settings:
     protect_servers: bool = True
     password_rotation: dict[str, int] = field(default_factory=dict)
     hostwinds_poll_seconds: float = 10.0
+    acme_directory: str = LETS_ENCRYPT
+    acme_email: str = ""
+    acme_ca_bundle: str = ""  # PEM: a private CA for the ACME directory's own HTTPS (the sandbox's Pebble)
 
     @classmethod
     def from_config(cls, project_dir: Path) -> Settings:
@@ -69,7 +75,19 @@ class Settings:
             protect_servers=cfg.get_bool("protectServers") is not False,
             password_rotation={str(k): int(v) for k, v in (cfg.get_object("passwordRotation") or {}).items()},
             hostwinds_poll_seconds=cfg.get_float("hostwindsPollSeconds") or 10.0,
+            acme_directory=cfg.get("acmeDirectory") or os.environ.get("MAILBOX_IAC_ACME_DIRECTORY") or LETS_ENCRYPT,
+            acme_email=cfg.get("acmeEmail") or "",
+            acme_ca_bundle=_read_ca(os.environ.get("MAILBOX_IAC_ACME_CA", "")),
         )
+
+
+def _read_ca(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ProgramError(f"MAILBOX_IAC_ACME_CA: cannot read {path}: {exc.strerror}") from None
 
 
 def zone_violations(state: DesiredState, allowed: tuple[str, ...]) -> list[str]:
@@ -165,6 +183,7 @@ def declare(state: DesiredState, settings: Settings) -> None:
         )
 
     hosts: dict[str, MailHost] = {}
+    certs: dict[str, Certificate] = {}
     rdns: dict[str, ReverseDns] = {}
     for s in state.servers:
         rdns[s.name] = ReverseDns(
@@ -182,6 +201,19 @@ def declare(state: DesiredState, settings: Settings) -> None:
             plan=mh,
             dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": dkim[(d, sel)].private_key for d, sel in mh.dkim}),
             opts=after_budget,
+        )
+        names = [mh.hostname, *(f"mta-sts.{d}" for d, _ in mh.mta_sts_policies)]
+        certs[mh.server] = Certificate(
+            f"certificate-{mh.server}",
+            host=servers[mh.server].main_ip,
+            private_key=ssh.private_key,
+            host_key=hosts[mh.server].host_key,
+            names=names,
+            directory=settings.acme_directory,
+            email=settings.acme_email,
+            ca_bundle=settings.acme_ca_bundle,
+            # HTTP-01 validation resolves each name: its A record must exist first.
+            opts=pulumi.ResourceOptions(depends_on=[hosts[mh.server], *(dns[f"A:{n}"] for n in names)]),
         )
 
     passwords: dict[str, Password] = {}
@@ -223,7 +255,9 @@ def declare(state: DesiredState, settings: Settings) -> None:
                     for r in domain_records
                 ]
             ),
-            opts=pulumi.ResourceOptions(depends_on=[account, rdns[m.server], *(dns[r.key] for r in domain_records)]),
+            opts=pulumi.ResourceOptions(
+                depends_on=[account, rdns[m.server], certs[m.server], *(dns[r.key] for r in domain_records)]
+            ),
         ).ready
 
     pulumi.export("tenant", tenant)

@@ -1,5 +1,6 @@
 """Is a mailbox ready? Every planned record of its domain answers correctly at the zone's authoritative
-server, the PTR of its server's IP is the mail hostname, and it logs in over IMAPS and SMTP submission.
+server, the PTR of its server's IP is the mail hostname, and it logs in over IMAPS and SMTP submission
+with the certificate verified for the mail hostname.
 
 Used by `Readiness`, a dynamic resource at the end of `pulumi up` that waits (with a timeout) and says
 which check failed, and by `mailbox-iac verify`.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import imaplib
 import os
 import smtplib
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -92,30 +94,63 @@ def ptr_check(ip: str, hostname: str, resolver: dns.resolver.Resolver) -> Check:
     return Check(f"ptr {ip}", ok, "" if ok else f"expected {hostname}, got {sorted(got) or 'nothing'}")
 
 
-def login_checks(host: str, address: str, password: str, tls: ssl.SSLContext) -> list[Check]:
+class _Imaps(imaplib.IMAP4_SSL):
+    """IMAPS to `ip`, verifying the certificate for `hostname` (no name lookup of our own)."""
+
+    def __init__(self, ip: str, hostname: str, tls: ssl.SSLContext) -> None:
+        self._ip = ip
+        super().__init__(hostname, 993, ssl_context=tls, timeout=15)
+
+    def _create_socket(self, timeout: float | None) -> ssl.SSLSocket:
+        sock = socket.create_connection((self._ip, self.port), timeout)
+        tls: ssl.SSLContext = self.ssl_context
+        return tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class _Submission(smtplib.SMTP):
+    """SMTP submission to `ip`; STARTTLS then verifies the certificate for `hostname`."""
+
+    def __init__(self, ip: str, hostname: str) -> None:
+        self._ip = ip
+        super().__init__(hostname, 587, timeout=15)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self._ip, port), timeout, self.source_address)
+
+
+def trusted_tls() -> ssl.SSLContext:
+    """The system's trust store, plus the roots in MAILBOX_IAC_TLS_ROOTS (a private ACME CA: the sandbox's
+    Pebble). Certificate and hostname are verified; TLS 1.2 at least."""
+    ctx = ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    extra = os.environ.get("MAILBOX_IAC_TLS_ROOTS")
+    if extra:
+        ctx.load_verify_locations(cafile=extra)
+    return ctx
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"{type(exc).__name__}: {exc.verify_message}"
+    return type(exc).__name__
+
+
+def login_checks(ip: str, hostname: str, address: str, password: str, tls: ssl.SSLContext) -> list[Check]:
     checks = []
     try:
-        with imaplib.IMAP4_SSL(host, 993, ssl_context=tls, timeout=15) as im:
+        with _Imaps(ip, hostname, tls) as im:
             im.login(address, password)
         checks.append(Check("imap login", True))
     except (OSError, imaplib.IMAP4.error) as exc:
-        checks.append(Check("imap login", False, type(exc).__name__))
+        checks.append(Check("imap login", False, _failure(exc)))
     try:
-        with smtplib.SMTP(host, 587, timeout=15) as smtp:
+        with _Submission(ip, hostname) as smtp:
             smtp.starttls(context=tls)
             smtp.login(address, password)
         checks.append(Check("smtp submission login", True))
     except (OSError, smtplib.SMTPException) as exc:
-        checks.append(Check("smtp submission login", False, type(exc).__name__))
+        checks.append(Check("smtp submission login", False, _failure(exc)))
     return checks
-
-
-def unverified_tls() -> ssl.SSLContext:
-    """Until the ACME certificates arrive, mail hosts present a self-signed certificate."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def mailbox_checks(props: dict[str, Any], resolver_address: str | None) -> list[Check]:
@@ -123,7 +158,7 @@ def mailbox_checks(props: dict[str, Any], resolver_address: str | None) -> list[
     return [
         *dns_checks(props["records"], res),
         ptr_check(props["ip"], props["hostname"], res),
-        *login_checks(props["ip"], props["address"], props["password"], unverified_tls()),
+        *login_checks(props["ip"], props["hostname"], props["address"], props["password"], trusted_tls()),
     ]
 
 

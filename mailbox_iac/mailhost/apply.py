@@ -19,7 +19,9 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from mailbox_iac.mailhost import harden
 from mailbox_iac.mailhost.render import (
+    ACME_WEBROOT,
     CURRENT,
     LINKS,
     LOG_DIR,
@@ -33,7 +35,18 @@ from mailbox_iac.mailhost.render import (
 )
 from mailbox_iac.mailhost.ssh import Connection, RemoteCommandFailed
 
-PACKAGES = ("postfix", "dovecot-imapd", "dovecot-lmtpd", "opendkim", "openssl", "ca-certificates")
+PACKAGES = (
+    "postfix",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "opendkim",
+    "openssl",
+    "ca-certificates",
+    "nginx-light",
+    "certbot",
+    "nftables",
+    "fail2ban",
+)
 RELEASES = f"{ROOT}/releases"
 KEEP_RELEASES = 3
 
@@ -81,7 +94,7 @@ def prepare(conn: Connection, facts: HostFacts, hostname: str) -> None:
         "set -e; "
         "getent passwd vmail >/dev/null || useradd --system --user-group --home-dir "
         f"{MAIL_DIR} --shell /usr/sbin/nologin vmail; "
-        f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} /etc/ssl/mailbox-iac; "
+        f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} {ACME_WEBROOT} /etc/ssl/mailbox-iac; "
         f"install -d -m 0700 {ROOT}/original; "
         f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
         f"install -d -m 0770 -o vmail -g vmail {MAIL_DIR}; "
@@ -136,6 +149,7 @@ def validate(conn: Connection, name: str) -> None:
         ["postconf", "-c", f"{release_dir}/postfix", "-M"],
         ["doveconf", "-c", f"{release_dir}/dovecot/dovecot.conf", "-n"],
         ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
+        ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
     ]
     problems = []
     for argv in checks:
@@ -155,7 +169,9 @@ DAEMONS = {
         'kill -USR1 "$(cat /run/opendkim/opendkim.pid)"',
         "install -d -o opendkim -g opendkim /run/opendkim && opendkim -x /etc/opendkim.conf",
     ),
+    "nginx": ('kill -0 "$(cat /run/nginx.pid 2>/dev/null)" 2>/dev/null', "nginx -s reload", "nginx"),
 }
+SERVICES = ("opendkim", "dovecot", "postfix", "nginx")
 
 
 def activation_script(release: str, previous: str, changed: list[str], systemd: bool) -> str:
@@ -178,13 +194,9 @@ def activation_script(release: str, previous: str, changed: list[str], systemd: 
     def switch(target: str) -> str:
         return f"ln -sfn releases/{target} {CURRENT}.new && mv -T {CURRENT}.new {CURRENT}"
 
-    services = "\n".join(
-        f"{ensure(s, s in changed)} || fail 'starting or reloading {s}'" for s in ("opendkim", "dovecot", "postfix")
-    )
+    services = "\n".join(f"{ensure(s, s in changed)} || fail 'starting or reloading {s}'" for s in SERVICES)
     rollback = (
-        f"{switch(previous)}\n" + "\n".join(ensure(s, True) + " || true" for s in ("opendkim", "dovecot", "postfix"))
-        if previous
-        else "true"
+        f"{switch(previous)}\n" + "\n".join(ensure(s, True) + " || true" for s in SERVICES) if previous else "true"
     )
     return f"""#!/bin/sh
 # Switches this host to release {release}; written and started by mailbox-iac, detached from SSH.
@@ -260,8 +272,10 @@ def live_digests(conn: Connection) -> dict[str, str]:
     return found
 
 
-def converge(conn: Connection, hostname: str, release: str, files: dict[str, File]) -> dict[str, str]:
-    """The whole apply. Returns the live digests afterwards."""
+def converge(
+    conn: Connection, hostname: str, release: str, files: dict[str, File]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The whole apply, hardening included. Returns the live digests and hardening status afterwards."""
     facts = detect(conn)
     prepare(conn, facts, hostname)
     before = live_digests(conn)
@@ -273,7 +287,7 @@ def converge(conn: Connection, hostname: str, release: str, files: dict[str, Fil
         activate(conn, name, previous, changed, facts.systemd)
     except RemoteCommandFailed as exc:
         raise ActivationFailed(str(exc)) from None
-    return live_digests(conn)
+    return live_digests(conn), harden.harden(conn, facts.systemd)
 
 
 def restore_script() -> str:

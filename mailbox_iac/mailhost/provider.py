@@ -5,6 +5,7 @@ THIS MODULE PATH IS PERMANENT (`mailbox_iac.mailhost.provider`): state pickles t
 `MailHostProvider` converges a host to the rendered configuration of a `MailHostPlan`; `read` hashes
 the live files, so a change made by hand on the server is drift. `delete` puts the package's original
 configuration back and reloads; mail already delivered stays in the maildirs.
+`CertificateProvider` gets the host its TLS certificate over ACME (certbot on the host).
 `MailboxProvider` manages one account. The password arrives as a secret, is hashed in this process and
 only the hash reaches the host; state keeps the password as an encrypted secret so rotation can be seen.
 """
@@ -25,7 +26,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime import rpc
 
-from mailbox_iac.mailhost import accounts, apply, render
+from mailbox_iac.mailhost import accounts, acme, apply, harden, render
 from mailbox_iac.mailhost.ssh import Connection, HostKeyMismatch, SshError, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
 
@@ -70,6 +71,13 @@ def _reach(props: dict[str, Any]) -> Connection | None:
         return None
 
 
+def _pinned(props: dict[str, Any]) -> Connection:
+    """A connection for resources that come after the MailHost: they use the host key it recorded."""
+    if not props.get("host_key"):
+        raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
+    return Connection(_target(props))
+
+
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
     """The plan arrives as plain data (lists, not tuples): rebuild the frozen dataclass."""
     return MailHostPlan(
@@ -93,10 +101,16 @@ class MailHostProvider(ResourceProvider):
         files = desired_files(props)
         release = render.release_id(files)
         with Connection(_target(props)) as conn:
-            live = apply.converge(conn, props["plan"]["hostname"], release, files)
+            live, hardening = apply.converge(conn, props["plan"]["hostname"], release, files)
             host_key = conn.host_key
         log.info("mail host %s now on release %s", props["host"], release)
-        return {**_ssh_outs(props, host_key), "hostname": props["plan"]["hostname"], "release": release, "files": live}
+        return {
+            **_ssh_outs(props, host_key),
+            "hostname": props["plan"]["hostname"],
+            "release": release,
+            "files": live,
+            "hardening": hardening,
+        }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = self._apply(props)
@@ -114,6 +128,8 @@ class MailHostProvider(ResourceProvider):
             desired = {p: f.sha256 for p, f in desired_files(news).items()}
             if desired != olds.get("files"):
                 changed.append("files")
+            if olds.get("hardening") != harden.expected():
+                changed.append("hardening")
             if news.get("private_key") != olds.get("private_key") or news.get("user", "root") != olds.get("user"):
                 changed.append("ssh")
             if news.get("host_key") and news["host_key"] != olds.get("host_key"):
@@ -127,6 +143,7 @@ class MailHostProvider(ResourceProvider):
         with conn:
             live = apply.live_digests(conn)
             release = apply.detect(conn).current_release.split("-")[0]
+            hardening = harden.status(conn)
         return ReadResult(
             id_,
             {
@@ -134,6 +151,7 @@ class MailHostProvider(ResourceProvider):
                 "hostname": props.get("hostname", ""),
                 "release": release,
                 "files": live,
+                "hardening": hardening,
             },
         )
 
@@ -142,6 +160,65 @@ class MailHostProvider(ResourceProvider):
         if conn is not None:
             with conn:
                 conn.run(apply.restore_script())
+
+
+class CertificateProvider(ResourceProvider):
+    """The mail host's certificate over ACME (see acme.py). Outputs say which names the served certificate
+    covers and whether it is valid for more than the renewal window: a renewal by the host's own timer
+    changes nothing here, an expiring or wrong certificate is a change for the next `up`."""
+
+    def _obtain(self, props: dict[str, Any], force: bool) -> dict[str, Any]:
+        with _pinned(props) as conn:
+            cert = acme.obtain(
+                conn,
+                list(props["names"]),
+                str(props["directory"]),
+                str(props.get("email") or ""),
+                str(props.get("ca_bundle") or ""),
+                force,
+            )
+        return self._outs(props, cert)
+
+    def _outs(self, props: dict[str, Any], cert: acme.Served) -> dict[str, Any]:
+        return {
+            **_ssh_outs(props, str(props.get("host_key") or "")),
+            "names": list(props["names"]),
+            "directory": props["directory"],
+            "email": props.get("email") or "",
+            "ca_bundle": props.get("ca_bundle") or "",
+            "valid": cert.valid_for(list(props["names"]), acme.now()),
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(f"{props['host']}:{props['names'][0]}", self._obtain(props, force=False))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._obtain(news, force=olds.get("directory") != news.get("directory")))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [k for k in ("host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
+        changed = replaces + [
+            k
+            for k in ("names", "directory", "email", "ca_bundle", "private_key")
+            if _unknown(news.get(k)) or olds.get(k) != news.get(k)
+        ]
+        if not olds.get("valid"):
+            changed.append("valid")
+        return DiffResult(changes=bool(changed), replaces=replaces)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn = _reach(props)
+        if conn is None:
+            return ReadResult(id_="", outs={})
+        with conn:
+            cert = acme.served(conn)
+        return ReadResult(id_, self._outs(props, cert))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        conn = _reach(props)
+        if conn is not None:
+            with conn:
+                acme.remove(conn)
 
 
 class MailboxProvider(ResourceProvider):
@@ -157,9 +234,7 @@ class MailboxProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
-        if not props.get("host_key"):
-            raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
-        with Connection(_target(props)) as conn:
+        with _pinned(props) as conn:
             accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
 

@@ -22,6 +22,7 @@ MAIL_DIR = "/var/mail/vhosts"
 TLS_CERT = "/etc/ssl/mailbox-iac/mail.crt"
 TLS_KEY = "/etc/ssl/mailbox-iac/mail.key"
 LOG_DIR = "/var/log/mailbox-iac"
+ACME_WEBROOT = "/var/lib/mailbox-iac/acme"  # HTTP-01 challenges, served on port 80
 OPENDKIM_SOCKET = "inet:8891@127.0.0.1"  # OpenDKIM's spelling of the milter socket...
 OPENDKIM_MILTER = "inet:127.0.0.1:8891"  # ...and Postfix's spelling of the same socket
 
@@ -31,8 +32,10 @@ LINKS = {
     "postfix/master.cf": "/etc/postfix/master.cf",
     "dovecot/dovecot.conf": "/etc/dovecot/dovecot.conf",
     "opendkim/opendkim.conf": "/etc/opendkim.conf",
+    "nginx/nginx.conf": "/etc/nginx/nginx.conf",
 }
-SERVICE_OF = {"postfix": "postfix", "dovecot": "dovecot", "opendkim": "opendkim", "mta-sts": None}
+# nginx reads the MTA-STS policies at each request: a changed policy needs no reload.
+SERVICE_OF = {"postfix": "postfix", "dovecot": "dovecot", "opendkim": "opendkim", "nginx": "nginx", "mta-sts": None}
 
 _SAFE = re.compile(r"^[A-Za-z0-9@._+-]+$")
 
@@ -277,6 +280,59 @@ ExternalIgnoreList {CURRENT}/opendkim/TrustedHosts
     )
 
 
+def nginx_conf(plan: MailHostPlan) -> str:
+    """Port 80 answers ACME HTTP-01 challenges only; 443 serves each MTA-STS policy under its own name."""
+    policies = "".join(
+        f"""    server {{
+        listen 443 ssl;
+        server_name mta-sts.{_safe(domain)};
+        location = /.well-known/mta-sts.txt {{
+            alias {CURRENT}/mta-sts/{_safe(domain)}.txt;
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+"""
+        for domain, _ in plan.mta_sts_policies
+    )
+    return (
+        HEADER
+        + f"""user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log {LOG_DIR}/nginx-error.log;
+events {{
+    worker_connections 512;
+}}
+http {{
+    server_tokens off;
+    access_log off;
+    default_type text/plain;
+    ssl_certificate {TLS_CERT};
+    ssl_certificate_key {TLS_KEY};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    server {{
+        listen 80 default_server;
+        server_name _;
+        location /.well-known/acme-challenge/ {{
+            root {ACME_WEBROOT};
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+    server {{
+        listen 443 ssl default_server;
+        server_name _;
+        return 404;
+    }}
+{policies}}}
+"""
+    )
+
+
 def _map(rows: list[tuple[str, str]]) -> str:
     return HEADER + "".join(f"{_safe(k)} {v}\n" for k, v in rows)
 
@@ -299,6 +355,7 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[st
         "dovecot/dovecot.conf": File(dovecot_conf(plan)),
         "opendkim/opendkim.conf": File(opendkim_conf()),
         "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
+        "nginx/nginx.conf": File(nginx_conf(plan)),
     }
     key_rows, signing_rows = [], []
     for domain, selector in plan.dkim:

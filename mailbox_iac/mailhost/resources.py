@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider
+from mailbox_iac.mailhost.provider import CertificateProvider, MailboxProvider, MailHostProvider
 from mailbox_iac.plan.model import MailHostPlan
 
 
@@ -20,6 +20,7 @@ class MailHost(Resource, module="mailhost", name="MailHost"):
     host_key: pulumi.Output[str]
     release: pulumi.Output[str]
     files: pulumi.Output[dict[str, str]]
+    hardening: pulumi.Output[dict[str, str]]
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class MailHost(Resource, module="mailhost", name="MailHost"):
             "hostname": None,
             "release": None,
             "files": None,
+            "hardening": None,
         }
         super().__init__(MailHostProvider(), resource_name, props, _secret_opts(opts, "private_key", "dkim_keys"))
 
@@ -80,3 +82,39 @@ class Mailbox(Resource, module="mailhost", name="Mailbox"):
             "verified": None,
         }
         super().__init__(MailboxProvider(), resource_name, props, _secret_opts(opts, "private_key", "password"))
+
+
+class Certificate(Resource, module="mailhost", name="Certificate"):
+    """The certificate of a mail host: `names` (mail hostname first, then mta-sts.<domain> names) from the
+    ACME `directory`; `ca_bundle`: PEM of a private CA that signs the directory's own HTTPS (else empty)."""
+
+    valid: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        host: pulumi.Input[str],
+        private_key: pulumi.Input[str],
+        host_key: pulumi.Input[str],
+        names: list[str],
+        directory: str,
+        email: str = "",
+        ca_bundle: str = "",
+        user: str = "root",
+        port: int = 22,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "private_key": private_key,
+            "host_key": host_key,
+            "names": names,
+            "directory": directory,
+            "email": email,
+            "ca_bundle": ca_bundle,
+            "valid": None,
+        }
+        super().__init__(CertificateProvider(), resource_name, props, _secret_opts(opts, "private_key"))

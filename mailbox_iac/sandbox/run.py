@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mailbox_iac.sandbox import acme as sandbox_acme
 from mailbox_iac.sandbox import vps as vps_mod
 from mailbox_iac.sandbox.cloudflare import CloudflareEmulator
 from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
@@ -65,6 +66,9 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         "CLOUDFLARE_BASE_URL": info["cloudflare_url"],
         "CLOUDFLARE_API_TOKEN": CLOUDFLARE_TOKEN,
         "MAILBOX_IAC_DNS_RESOLVER": info["dns"],
+        "MAILBOX_IAC_ACME_DIRECTORY": info["acme_directory"],
+        "MAILBOX_IAC_ACME_CA": info["acme_ca"],
+        "MAILBOX_IAC_TLS_ROOTS": info["tls_roots"],
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
         "PATH": f"{info['bin']}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -112,6 +116,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     cf_http = serve_cloudflare(cf, "127.0.0.1", 0)
     dns_local = DnsServer(lookup, "127.0.0.1", dns_port)
     dns_bridge = DnsServer(lookup, gateway, 53)  # what the VPS hosts ask (their resolv.conf)
+    pebble = sandbox_acme.start(base / "acme", gateway, dns_bridge.address)
     _write_plugin(base / "bin")
     info = {
         "pid": os.getpid(),
@@ -120,6 +125,9 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
         "dns": dns_local.address,
         "dns_bridge": dns_bridge.address,
         "bin": str(base / "bin"),
+        "acme_directory": pebble.directory,
+        "acme_ca": str(pebble.api_ca),
+        "tls_roots": str(pebble.roots),
         "zones": zones,
     }
     tmp = info_path(root).with_suffix(".tmp")
@@ -134,6 +142,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
         host.stop()
     for server in (hw_http, cf_http):
         server.shutdown()
+    pebble.stop()
     dns_local.close()
     dns_bridge.close()
     info_path(root).unlink(missing_ok=True)
@@ -182,5 +191,6 @@ def down(root: Path, timeout: float = 30.0) -> None:
     for meta in base.glob("vps/*/vps.json"):  # anything a killed sandbox left behind
         data = json.loads(meta.read_text())
         vps_mod.Vps(data["name"], data["address"], data["hostname"], Path(data["root"])).stop()
+    sandbox_acme.stop_leftover(base / "acme")
     vps_mod.remove_bridge()
     shutil.rmtree(base, ignore_errors=True)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -25,18 +26,37 @@ PRIVATE_DIRS = (
     "etc/postfix",
     "etc/dovecot",
     "etc/opendkim",
+    "etc/nginx",
+    "etc/fail2ban",
+    "etc/letsencrypt",
+    "etc/ssh",
     "etc/mailbox-iac",
     "etc/ssl/mailbox-iac",
     "var/lib/mailbox-iac",
     "var/spool/postfix",
     "var/lib/postfix",
     "var/lib/dovecot",
+    "var/lib/nginx",
+    "var/lib/fail2ban",
+    "var/lib/letsencrypt",
     "var/mail",
-    "var/log/mailbox-iac",
+    "var/log",
     "root/.ssh",
 )
 # Copied from the machine's package defaults (with owners and modes), like a fresh image of the VPS.
-SEEDED_DIRS = ("etc/postfix", "etc/dovecot", "var/spool/postfix", "var/lib/postfix", "var/lib/dovecot")
+SEEDED_DIRS = (
+    "etc/postfix",
+    "etc/dovecot",
+    "etc/nginx",
+    "etc/fail2ban",
+    "var/spool/postfix",
+    "var/lib/postfix",
+    "var/lib/dovecot",
+    "var/lib/nginx",
+)
+# The image's SSH server: Debian's default configuration plus what cloud images add (password login on),
+# its own host key, and no PAM (a namespace has no login sessions to open).
+IMAGE_SSHD_DROPIN = "PasswordAuthentication yes\nUsePAM no\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -73,7 +93,7 @@ class Vps:
 
     @property
     def host_key_path(self) -> Path:
-        return self.root / "ssh" / "ssh_host_ed25519_key"
+        return self.root / "etc/ssh/ssh_host_ed25519_key"
 
     def host_key(self) -> str:
         """The server's public host key, `ssh-ed25519 AAAA...` (what a client pins on first contact)."""
@@ -89,27 +109,25 @@ class Vps:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _run("cp", "-a", f"/{d}", str(target))  # owners and modes too
             target.mkdir(parents=True, exist_ok=True)
-        ssh_dir = self.root / "ssh"
-        ssh_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "var/log/nginx").mkdir(exist_ok=True)
+        boot_dir = self.root / "boot"  # the sandbox's own files for this host, outside its file system
+        boot_dir.mkdir(parents=True, exist_ok=True)
         if not self.host_key_path.exists():
+            (self.root / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
+            shutil.copy("/usr/share/openssh/sshd_config", self.root / "etc/ssh/sshd_config")
+            (self.root / "etc/ssh/sshd_config.d/50-cloud-init.conf").write_text(IMAGE_SSHD_DROPIN)
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path))
         auth = self.root / "root/.ssh/authorized_keys"
         auth.write_text("".join(k.strip() + "\n" for k in authorized_keys))
         os.chmod(auth.parent, 0o700)
         os.chmod(auth, 0o600)
-        (ssh_dir / "sshd_config").write_text(
-            f"ListenAddress {self.address}\nPort 22\nHostKey {self.host_key_path}\n"
-            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "AuthorizedKeysFile /root/.ssh/authorized_keys\nPidFile /run/sshd.pid\nUsePAM no\n"
-            "Subsystem sftp internal-sftp\n"
-        )
-        (ssh_dir / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+        (boot_dir / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
         mounts = "\n".join(f"mkdir -p /{d} && mount --bind {self.root / d} /{d}" for d in PRIVATE_DIRS)
-        mounts += f"\nmount --bind {ssh_dir / 'resolv.conf'} /etc/resolv.conf"
-        (ssh_dir / "boot.sh").write_text(
+        mounts += f"\nmount --bind {boot_dir / 'resolv.conf'} /etc/resolv.conf"
+        (boot_dir / "boot.sh").write_text(
             "set -e\nmount --make-rprivate /\n"
             f"{mounts}\nmount -t tmpfs tmpfs /run\nmkdir -p /run/sshd\n"
-            f"hostname {self.hostname}\nexec /usr/sbin/sshd -D -e -f {ssh_dir / 'sshd_config'}\n"
+            f"hostname {self.hostname}\nexec /usr/sbin/sshd -D -E /var/log/auth.log\n"
         )
         _run("ip", "netns", "add", self.netns)
         _run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
@@ -122,9 +140,9 @@ class Vps:
             _run("ip", "netns", "exec", self.netns, *cmd)
         # A previous host at this address had another MAC: forget it, or packets go nowhere until it expires.
         _run("ip", "neigh", "flush", "to", self.address, check=False)
-        log = open(self.root / "sshd.log", "ab")  # noqa: SIM115 (handed to the daemon)
+        log = open(self.root / "boot.log", "ab")  # noqa: SIM115 (handed to the daemon)
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "sh", str(ssh_dir / "boot.sh")],
+            ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "sh", str(boot_dir / "boot.sh")],
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -135,10 +153,13 @@ class Vps:
     def _wait_listening(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b"Server listening" in (self.root / "sshd.log").read_bytes():
+            if b"Server listening" in self._log():
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"sshd of sandbox host {self.name} did not start: {(self.root / 'sshd.log').read_text()}")
+        raise RuntimeError(f"sshd of sandbox host {self.name} did not start: {self._log().decode(errors='replace')}")
+
+    def _log(self) -> bytes:
+        return b"".join(p.read_bytes() for p in (self.root / "boot.log", self.root / "var/log/auth.log") if p.exists())
 
     def stop(self) -> None:
         """Stop every process of the host and remove its namespace and interface (its folder stays)."""

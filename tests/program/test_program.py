@@ -45,6 +45,7 @@ def test_acme_graph_counts(acme: Recorder) -> None:
         "DkimKey": 2,
         "DnsRecord": 21,
         "MailHost": 1,
+        "Certificate": 1,
         "Password": 5,
         "Mailbox": 5,
         "Readiness": 5,
@@ -91,6 +92,24 @@ def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
         acme.urn("dns-TXT-_dmarc.acme-mail.com"),
     } <= ready
     assert acme.urn("dns-TXT-_dmarc.acme-outreach.com") not in ready  # only its own domain's records
+    certificate = acme.named("certificate-mx1")
+    # HTTP-01 validation needs every name to resolve, and the mail host's nginx to answer on port 80.
+    assert {
+        mailhost,
+        acme.urn("dns-A-mail.acme-mail.com"),
+        acme.urn("dns-A-mta-sts.acme-mail.com"),
+        acme.urn("dns-A-mta-sts.acme-outreach.com"),
+    } <= certificate.dependencies
+    assert acme.urn("certificate-mx1") in ready  # readiness verifies the certificate
+
+
+def test_certificate_inputs(acme: Recorder) -> None:
+    cert = acme.named("certificate-mx1")
+    assert cert.inputs["names"] == ["mail.acme-mail.com", "mta-sts.acme-mail.com", "mta-sts.acme-outreach.com"]
+    assert cert.inputs["directory"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert cert.secret_outputs == ["private_key"]
+    staging = run("acme", {**ACME, "acmeDirectory": "https://acme-staging-v02.api.letsencrypt.org/directory"})
+    assert staging.named("certificate-mx1").inputs["directory"].startswith("https://acme-staging-v02.")
 
 
 def test_dns_record_inputs(acme: Recorder) -> None:
