@@ -43,5 +43,5 @@ class Password(Resource, module="credentials", name="Password"):
     def __init__(
         self, name: str, *, address: str, rotation: int = 0, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {"address": address, "rotation": rotation, "password": None}
+        props = {"address": address, "rotation": rotation, "password": None}  # an output slot  # nosec B105
         super().__init__(PasswordProvider(), name, props, _secret(opts, "password"))

@@ -101,7 +101,8 @@ class Connection:
     @property
     def host_key(self) -> str:
         transport = self.client.get_transport()
-        assert transport is not None
+        if transport is None:
+            raise SshError("not connected")
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"
 
@@ -119,7 +120,7 @@ class Connection:
     def run(self, argv: list[str] | str, *, check: bool = True, stdin: bytes | None = None) -> tuple[int, str, str]:
         """Run a command (argv list, quoted here; or a fixed script string). Returns (status, stdout, stderr)."""
         command = argv if isinstance(argv, str) else shlex.join(argv)
-        chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=600)
+        chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=600)  # argv quoted above  # nosec B601
         if stdin is not None:
             chan_in.write(stdin)
             chan_in.channel.shutdown_write()

@@ -26,7 +26,7 @@ VERSION = "6.23.1"
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 GET_ZONE = "cloudflare:index/getZone:getZone"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 (Pulumi's secret marker, not a secret)
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 (Pulumi's secret marker, not a secret)  # nosec B105
 INPUTS = ("zoneId", "name", "type", "content", "ttl", "priority", "proxied", "comment", "tags", "data")
 REPLACE_ON = ("zoneId", "type")
 

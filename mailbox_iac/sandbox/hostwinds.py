@@ -155,7 +155,7 @@ class HostwindsEmulator:
         self.ssh_keys: dict[str, str] = {}
         self.next_id = 100001
         self.requests: deque[tuple[float, str]] = deque(maxlen=100_000)
-        self.rng = random.Random()  # noqa: S311 (fault injection, not crypto)
+        self.rng = random.Random()  # noqa: S311 (fault injection, not crypto)  # nosec B311
 
     # --- state transitions ------------------------------------------------------------------------
 

@@ -33,8 +33,10 @@ from mailbox_iac.sandbox.hostwinds import serve as serve_hostwinds
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 GATEWAY = "198.51.100.1/24"
 HOSTWINDS_KEY = "sandbox-hostwinds-key"
-CLOUDFLARE_TOKEN = "sandbox-cloudflare-token-0000000000"  # noqa: S105 (the sandbox emulator's token)
-PASSPHRASE = "mailbox-iac-sandbox"  # noqa: S105 (documented) encrypts the demo stack's secrets; the sandbox holds nothing real
+# Published on purpose: the sandbox emulators' credentials and the passphrase of the sandbox stacks' secrets.
+# The sandbox holds nothing real.
+CLOUDFLARE_TOKEN = "sandbox-cloudflare-token-0000000000"  # noqa: S105  # nosec B105
+PASSPHRASE = "mailbox-iac-sandbox"  # noqa: S105  # nosec B105
 
 
 def state_dir(root: Path) -> Path:

@@ -49,7 +49,8 @@ def _message(err: dict[str, object]) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         loc = err["loc"]
-        assert isinstance(loc, tuple)
+        if not isinstance(loc, tuple):
+            return msg
         allowed = _fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         return "unknown field " + (f"(did you mean {close[0]!r}?)" if close else f"(allowed: {', '.join(allowed)})")
@@ -81,7 +82,7 @@ def load_file(path: Path) -> LoadedSpec:
         raise SpecInvalid([SpecError(name, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
     doc, errors = parse_yaml(name, text)
     if doc.data is None:
-        raise SpecInvalid(errors)
+        raise SpecInvalid(errors or [SpecError(name, 1, 1, "", "the document is empty (null); a spec is a mapping")])
     try:
         spec = model.TenantSpec.model_validate(doc.data)
     except ValidationError as exc:

@@ -69,6 +69,12 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_PLAIN_COLLECTIONS = {
+    yaml.MappingNode: ("tag:yaml.org,2002:map",),
+    yaml.SequenceNode: ("tag:yaml.org,2002:seq",),
+}
+
+
 class _Builder:
     def __init__(self, doc: Document, loader: _Composer) -> None:
         self.doc = doc
@@ -77,6 +83,13 @@ class _Builder:
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.doc.positions.setdefault(loc, _pos(node))
+        if node.tag not in _PLAIN_COLLECTIONS.get(type(node), (node.tag,)):
+            # Scalars with a foreign tag fail when constructed; a tagged mapping or list must not pass silently.
+            line, column = _pos(node)
+            self.errors.append(
+                SpecError(self.doc.path, line, column, field_name(loc), f"YAML tag {node.tag!r} is not allowed")
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:

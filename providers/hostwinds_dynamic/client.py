@@ -153,7 +153,7 @@ class RateLimiter:
                     entry[2] = now
 
         while (wait := self._update(take)) > 0:
-            time.sleep(wait + random.uniform(0, 0.01))  # noqa: S311 (spread the waiters)
+            time.sleep(wait + random.uniform(0, 0.01))  # noqa: S311 (spread the waiters)  # nosec B311
         try:
             yield
         finally:
@@ -272,7 +272,7 @@ class HostwindsClient:
                 attempt += 1
                 if not idempotent or attempt > self.retries:
                     raise
-                delay = random.uniform(0, min(8.0, self.backoff * 2**attempt))  # noqa: S311 (jitter, not crypto)
+                delay = random.uniform(0, min(8.0, self.backoff * 2**attempt))  # noqa: S311 (jitter, not crypto)  # nosec B311
                 log.info(
                     "Hostwinds %s failed (%s); retry %d/%d in %.1fs", action, exc.message, attempt, self.retries, delay
                 )

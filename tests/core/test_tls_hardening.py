@@ -74,7 +74,9 @@ def test_certbot_command() -> None:
 
 def test_deploy_hook_swaps_files_then_reloads() -> None:
     hook = acme.deploy_hook(systemd=False)
-    assert hook.index(f"mv {render.TLS_KEY}.new") < hook.index(f"mv {render.TLS_CERT}.new") < hook.index("postfix reload")
+    assert (
+        hook.index(f"mv {render.TLS_KEY}.new") < hook.index(f"mv {render.TLS_CERT}.new") < hook.index("postfix reload")
+    )
     assert "nginx -s reload" in hook and "doveadm reload" in hook
     assert "systemctl reload postfix dovecot nginx" in acme.deploy_hook(systemd=True)
 
