@@ -8,15 +8,44 @@ backend, secrets are encrypted with the passphrase, and the CLI never prints sec
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
+from pulumi.dynamic import dynamic
 
 PROJECT = "mailbox-iac"
+_SDK_SERIALIZE_PROVIDER = dynamic.serialize_provider
+_SERIALIZING = threading.Lock()
+
+
+def _pickle_own(method: Any) -> Any:
+    """pickle's own `_batch_setitems`, under however many sorting wrappers the SDK has stacked on it."""
+    while method.__module__ != "pickle":
+        cells = dict(zip(method.__code__.co_freevars, method.__closure__ or (), strict=True))
+        method = cells["unsorted_batch_setitems"].cell_contents
+    return method
+
+
+def _serialize_provider(provider: Any) -> str:
+    """The SDK's dynamic-provider serializer (pulumi 3.272, pulumi/dynamic/dynamic.py) wraps pickle's
+    `_Pickler._batch_setitems` in one more sorting layer at every call and never undoes it, and swaps
+    `pickle.Pickler` globally. In one process that declares ~1,000 dynamic resources (about 40 tenants in
+    one `up --tenants` run, whose programs all run inline here) that ends in RecursionError. Each call now
+    starts from pickle's own method, one at a time; the bytes it produces are unchanged."""
+    with _SERIALIZING:
+        pickle._Pickler._batch_setitems = _pickle_own(pickle._Pickler._batch_setitems)  # type: ignore[attr-defined]
+        result: str = _SDK_SERIALIZE_PROVIDER(provider)
+        return result
+
+
+dynamic.serialize_provider = _serialize_provider
 
 
 class EngineMissing(RuntimeError):

@@ -43,5 +43,6 @@ class Password(Resource, module="credentials", name="Password"):
     def __init__(
         self, name: str, *, address: str, rotation: int = 0, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {"address": address, "rotation": rotation, "password": None}  # an output slot  # nosec B105
+        props = {"address": address, "rotation": rotation}
+        props["password"] = None  # an output, filled in by the provider
         super().__init__(PasswordProvider(), name, props, _secret(opts, "password"))
