@@ -9,7 +9,6 @@ Graph (each arrow a real dependency, so independent work runs in parallel):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from hostwinds_dynamic.resources import SshKey as HostwindsSshKey
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
 from mailbox_iac.guards import ChangeBudget
-from mailbox_iac.mailhost.acme import LETS_ENCRYPT
 from mailbox_iac.mailhost.resources import Certificate, Mailbox, MailHost
 from mailbox_iac.plan.model import DesiredState, DnsRecord, Facts, MailboxPlan
 from mailbox_iac.plan.planner import plan
@@ -50,9 +48,8 @@ class Settings:
     protect_servers: bool = True
     password_rotation: dict[str, int] = field(default_factory=dict)
     hostwinds_poll_seconds: float = 10.0
-    acme_directory: str = LETS_ENCRYPT
+    acme_directory: str = ""  # empty: the provider's default (MAILBOX_IAC_ACME_DIRECTORY, else Let's Encrypt)
     acme_email: str = ""
-    acme_ca_bundle: str = ""  # PEM: a private CA for the ACME directory's own HTTPS (the sandbox's Pebble)
 
     @classmethod
     def from_config(cls, project_dir: Path) -> Settings:
@@ -75,19 +72,9 @@ class Settings:
             protect_servers=cfg.get_bool("protectServers") is not False,
             password_rotation={str(k): int(v) for k, v in (cfg.get_object("passwordRotation") or {}).items()},
             hostwinds_poll_seconds=cfg.get_float("hostwindsPollSeconds") or 10.0,
-            acme_directory=cfg.get("acmeDirectory") or os.environ.get("MAILBOX_IAC_ACME_DIRECTORY") or LETS_ENCRYPT,
+            acme_directory=cfg.get("acmeDirectory") or "",
             acme_email=cfg.get("acmeEmail") or "",
-            acme_ca_bundle=_read_ca(os.environ.get("MAILBOX_IAC_ACME_CA", "")),
         )
-
-
-def _read_ca(path: str) -> str:
-    if not path:
-        return ""
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise ProgramError(f"MAILBOX_IAC_ACME_CA: cannot read {path}: {exc.strerror}") from None
 
 
 def zone_violations(state: DesiredState, allowed: tuple[str, ...]) -> list[str]:
@@ -211,7 +198,6 @@ def declare(state: DesiredState, settings: Settings) -> None:
             names=names,
             directory=settings.acme_directory,
             email=settings.acme_email,
-            ca_bundle=settings.acme_ca_bundle,
             # HTTP-01 validation resolves each name: its A record must exist first.
             opts=pulumi.ResourceOptions(depends_on=[hosts[mh.server], *(dns[f"A:{n}"] for n in names)]),
         )

@@ -94,7 +94,7 @@ def ptr_check(ip: str, hostname: str, resolver: dns.resolver.Resolver) -> Check:
     return Check(f"ptr {ip}", ok, "" if ok else f"expected {hostname}, got {sorted(got) or 'nothing'}")
 
 
-class _Imaps(imaplib.IMAP4_SSL):
+class Imaps(imaplib.IMAP4_SSL):
     """IMAPS to `ip`, verifying the certificate for `hostname` (no name lookup of our own)."""
 
     def __init__(self, ip: str, hostname: str, tls: ssl.SSLContext) -> None:
@@ -107,7 +107,7 @@ class _Imaps(imaplib.IMAP4_SSL):
         return tls.wrap_socket(sock, server_hostname=self.host)
 
 
-class _Submission(smtplib.SMTP):
+class Submission(smtplib.SMTP):
     """SMTP submission to `ip`; STARTTLS then verifies the certificate for `hostname`."""
 
     def __init__(self, ip: str, hostname: str) -> None:
@@ -138,13 +138,13 @@ def _failure(exc: Exception) -> str:
 def login_checks(ip: str, hostname: str, address: str, password: str, tls: ssl.SSLContext) -> list[Check]:
     checks = []
     try:
-        with _Imaps(ip, hostname, tls) as im:
+        with Imaps(ip, hostname, tls) as im:
             im.login(address, password)
         checks.append(Check("imap login", True))
     except (OSError, imaplib.IMAP4.error) as exc:
         checks.append(Check("imap login", False, _failure(exc)))
     try:
-        with _Submission(ip, hostname) as smtp:
+        with Submission(ip, hostname) as smtp:
             smtp.starttls(context=tls)
             smtp.login(address, password)
         checks.append(Check("smtp submission login", True))

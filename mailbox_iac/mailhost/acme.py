@@ -3,15 +3,18 @@
 certbot answers HTTP-01 challenges from the webroot nginx serves on port 80 (see render.nginx_conf).
 Its deploy hook copies a new certificate to the one pair of files Postfix (25, 465, 587), Dovecot (993)
 and nginx (443, MTA-STS) use, then reloads them. certbot's own timer (systemd) or cron job renews, and
-the hook runs again on every renewal. The ACME directory is configurable (Let's Encrypt by default; the
-sandbox runs Pebble); a private CA for the directory's own HTTPS can be handed over as `ca_bundle`.
+the hook runs again on every renewal. The ACME directory is configurable (stack config, else
+MAILBOX_IAC_ACME_DIRECTORY where the provider runs, else Let's Encrypt); MAILBOX_IAC_ACME_CA names a PEM
+file with a private CA that signs the directory's own HTTPS (the sandbox's Pebble).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from mailbox_iac.mailhost.apply import DAEMONS
 from mailbox_iac.mailhost.render import ACME_WEBROOT, HEADER, ROOT, TLS_CERT, TLS_KEY
@@ -103,11 +106,27 @@ def served(conn: Connection) -> Served:
     return parse_x509_text(out)
 
 
-def obtain(conn: Connection, names: list[str], directory: str, email: str, ca_bundle: str, force: bool) -> Served:
+def directory(configured: object) -> str:
+    """The ACME directory URL: the configured one, else the provider environment's, else Let's Encrypt."""
+    return str(configured or os.environ.get("MAILBOX_IAC_ACME_DIRECTORY") or LETS_ENCRYPT)
+
+
+def _directory_ca() -> str:
+    path = os.environ.get("MAILBOX_IAC_ACME_CA")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"MAILBOX_IAC_ACME_CA: cannot read {path}: {exc.strerror}") from None
+
+
+def obtain(conn: Connection, names: list[str], directory: str, email: str, force: bool) -> Served:
     """Issue (or keep, while it is not due for renewal) the certificate for `names` and serve it."""
     _, out, _ = conn.run("if [ -d /run/systemd/system ]; then echo 1; else echo 0; fi")
     conn.put(DEPLOY_HOOK, deploy_hook(out.strip() == "1").encode(), 0o755)
     env = []
+    ca_bundle = _directory_ca()
     if ca_bundle:
         conn.put(DIRECTORY_CA, ca_bundle.encode(), 0o644)
         env = ["env", f"REQUESTS_CA_BUNDLE={DIRECTORY_CA}"]

@@ -170,12 +170,7 @@ class CertificateProvider(ResourceProvider):
     def _obtain(self, props: dict[str, Any], force: bool) -> dict[str, Any]:
         with _pinned(props) as conn:
             cert = acme.obtain(
-                conn,
-                list(props["names"]),
-                str(props["directory"]),
-                str(props.get("email") or ""),
-                str(props.get("ca_bundle") or ""),
-                force,
+                conn, list(props["names"]), acme.directory(props.get("directory")), str(props.get("email") or ""), force
             )
         return self._outs(props, cert)
 
@@ -183,9 +178,8 @@ class CertificateProvider(ResourceProvider):
         return {
             **_ssh_outs(props, str(props.get("host_key") or "")),
             "names": list(props["names"]),
-            "directory": props["directory"],
+            "directory": props.get("directory") or "",
             "email": props.get("email") or "",
-            "ca_bundle": props.get("ca_bundle") or "",
             "valid": cert.valid_for(list(props["names"]), acme.now()),
         }
 
@@ -193,15 +187,16 @@ class CertificateProvider(ResourceProvider):
         return CreateResult(f"{props['host']}:{props['names'][0]}", self._obtain(props, force=False))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._obtain(news, force=olds.get("directory") != news.get("directory")))
+        moved = acme.directory(olds.get("directory")) != acme.directory(news.get("directory"))
+        return UpdateResult(self._obtain(news, force=moved))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [k for k in ("host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
         changed = replaces + [
-            k
-            for k in ("names", "directory", "email", "ca_bundle", "private_key")
-            if _unknown(news.get(k)) or olds.get(k) != news.get(k)
+            k for k in ("names", "email", "private_key") if _unknown(news.get(k)) or olds.get(k) != news.get(k)
         ]
+        if acme.directory(olds.get("directory")) != acme.directory(news.get("directory")):
+            changed.append("directory")
         if not olds.get("valid"):
             changed.append("valid")
         return DiffResult(changes=bool(changed), replaces=replaces)

@@ -86,7 +86,7 @@ class Mailbox(Resource, module="mailhost", name="Mailbox"):
 
 class Certificate(Resource, module="mailhost", name="Certificate"):
     """The certificate of a mail host: `names` (mail hostname first, then mta-sts.<domain> names) from the
-    ACME `directory`; `ca_bundle`: PEM of a private CA that signs the directory's own HTTPS (else empty)."""
+    ACME `directory` ("": MAILBOX_IAC_ACME_DIRECTORY where the provider runs, else Let's Encrypt)."""
 
     valid: pulumi.Output[bool]
 
@@ -100,7 +100,6 @@ class Certificate(Resource, module="mailhost", name="Certificate"):
         names: list[str],
         directory: str,
         email: str = "",
-        ca_bundle: str = "",
         user: str = "root",
         port: int = 22,
         opts: pulumi.ResourceOptions | None = None,
@@ -114,7 +113,6 @@ class Certificate(Resource, module="mailhost", name="Certificate"):
             "names": names,
             "directory": directory,
             "email": email,
-            "ca_bundle": ca_bundle,
             "valid": None,
         }
         super().__init__(CertificateProvider(), resource_name, props, _secret_opts(opts, "private_key"))

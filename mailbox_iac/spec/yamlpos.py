@@ -69,7 +69,7 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-_PLAIN_COLLECTIONS = {
+_PLAIN_COLLECTIONS: dict[type[yaml.Node], tuple[str, ...]] = {
     yaml.MappingNode: ("tag:yaml.org,2002:map",),
     yaml.SequenceNode: ("tag:yaml.org,2002:seq",),
 }

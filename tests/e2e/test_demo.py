@@ -91,8 +91,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:
     steps = demo.up()
-    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, 3 x (password, mailbox, readiness)
-    assert len([s for s in steps if s[0] == "create"]) == 35
+    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, certificate,
+    # 3 x (password, mailbox, readiness)
+    assert len([s for s in steps if s[0] == "create"]) == 36
     demo.stack.preview(expect_no_changes=True, color="never")
     mailboxes = demo.stack.outputs()["mailboxes"].value
     assert {a: m["ready"] for a, m in mailboxes.items()} == dict.fromkeys(mailboxes, True)

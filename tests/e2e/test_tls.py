@@ -1,0 +1,238 @@
+"""TLS and hardening on the sandbox with the real engine: Pebble issues the certificates certbot asks for,
+Postfix, Dovecot and nginx serve them, and the host is closed to everything else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paramiko
+import pytest
+
+from mailbox_iac.dns import records
+from mailbox_iac.readiness import Submission
+from mailbox_iac.sandbox import run
+from tests.conftest import REPO
+from tests.e2e.test_demo import ZONES, Demo
+
+HOSTNAME = "mail.demo-a.example"
+
+
+class Host:
+    def __init__(self, demo: Demo) -> None:
+        [server] = demo.hostwinds()["instances"]
+        self.ip: str = server["main_ip"]
+        self.netns = f"mbx-s{server['serviceid']}"
+        self.roots = demo.info["tls_roots"]
+        vps = demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "vps.json"
+        self.pid = json.loads(vps.read_text())["pid"]  # its sshd: in the host's network and mount namespaces
+
+    def trust(self) -> ssl.SSLContext:
+        """Pebble's root only: nothing else can make a certificate verify."""
+        return ssl.create_default_context(cafile=self.roots)
+
+    def inside(self, script: str) -> subprocess.CompletedProcess[str]:
+        """Run a shell script on the host, as its console would."""
+        return subprocess.run(
+            ["nsenter", "-t", str(self.pid), "-m", "-n", "-u", "sh", "-c", script], capture_output=True, text=True
+        )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    root = tmp_path_factory.mktemp("tls")
+    shutil.copy(REPO / "Pulumi.yaml", root)
+    (root / "specs").mkdir()
+    (root / "stacks").mkdir()
+    shutil.copy(REPO / "specs" / "demo.yaml", root / "specs")
+    shutil.copy(REPO / "stacks" / "Pulumi.demo.yaml", root / "stacks")
+    info = run.up(root, ZONES, build_seconds=0.5)
+    try:
+        d = Demo(root, info)
+        d.up()  # readiness already logs in over 993 and 587 verifying the certificate
+        yield d
+    finally:
+        run.down(root)
+
+
+@pytest.fixture(scope="module")
+def host(demo: Demo) -> Host:
+    return Host(demo)
+
+
+def served_certificate(host: Host, port: int) -> dict[str, Any]:
+    """Handshake on `port` verifying against Pebble's root for the mail hostname."""
+    tls = host.trust()
+    if port == 587:
+        with Submission(host.ip, HOSTNAME) as smtp:  # STARTTLS verifies the name, not the IP
+            smtp.starttls(context=tls)
+            sock: Any = smtp.sock
+            return {**sock.getpeercert(), "version": sock.version()}
+    with (
+        socket.create_connection((host.ip, port), timeout=20) as raw,
+        tls.wrap_socket(raw, server_hostname=HOSTNAME) as s,
+    ):
+        return {**(s.getpeercert() or {}), "version": s.version()}
+
+
+@pytest.mark.parametrize("port", [465, 587, 993])
+def test_pebble_certificates_are_served_and_verify(host: Host, port: int) -> None:
+    cert = served_certificate(host, port)
+    names = {v for k, v in cert["subjectAltName"] if k == "DNS"}
+    assert names == {HOSTNAME, "mta-sts.demo-a.example", "mta-sts.demo-b.example"}
+    assert "Pebble" in str(cert["issuer"])
+    assert cert["version"] in ("TLSv1.2", "TLSv1.3")
+
+
+def test_unauthenticated_relay_from_outside_is_refused(host: Host) -> None:
+    with smtplib.SMTP(host.ip, 25, timeout=20) as smtp:
+        smtp.ehlo("outside.example")
+        smtp.mail("spammer@outside.example")
+        code, reply = smtp.rcpt("victim@elsewhere.example")
+    assert code == 554 and b"Relay access denied" in reply
+    with Submission(host.ip, HOSTNAME) as smtp:  # STARTTLS verifies the name, not the IP
+        smtp.starttls(context=host.trust())
+        smtp.ehlo("outside.example")
+        code, _ = smtp.mail("ada@demo-a.example")
+        if code == 250:
+            code, _ = smtp.rcpt("victim@elsewhere.example")
+    assert code >= 500
+
+
+def test_auth_without_tls_is_refused(host: Host) -> None:
+    with smtplib.SMTP(host.ip, 587, timeout=20) as smtp:
+        smtp.ehlo("outside.example")
+        assert not smtp.has_extn("auth")
+        code, reply = smtp.docmd("AUTH", "PLAIN AGFkYUBkZW1vLWEuZXhhbXBsZQB4")
+    assert code == 530 and b"STARTTLS" in reply
+    with smtplib.SMTP(host.ip, 25, timeout=20) as smtp:
+        smtp.ehlo("outside.example")
+        assert not smtp.has_extn("auth")
+        code, _ = smtp.docmd("AUTH", "PLAIN AGFkYUBkZW1vLWEuZXhhbXBsZQB4")
+    assert code >= 500
+
+
+def _reachable(ip: str, port: int) -> bool:
+    try:
+        with socket.create_connection((ip, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def test_only_the_mail_ports_are_open(host: Host) -> None:
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", host.netns, "python3", "-c", LISTEN], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "listening"
+        inside = host.inside(f"python3 -c 'import socket; socket.create_connection((\"{host.ip}\", 8025), 3)'")
+        assert inside.returncode == 0, inside.stderr  # the service is up on the host...
+        assert not _reachable(host.ip, 8025)  # ...and the firewall keeps the world out
+    finally:
+        listener.kill()
+    for port in (22, 25, 465, 587, 993, 80, 443):
+        assert _reachable(host.ip, port), port
+    assert not _reachable(host.ip, 143)  # no plaintext IMAP
+
+
+LISTEN = (
+    "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+    "s.bind(('0.0.0.0', 8025)); s.listen(); print('listening', flush=True)\n"
+    "while True: s.accept()[0].close()"
+)
+
+
+def test_ssh_takes_keys_only(host: Host) -> None:
+    transport = paramiko.Transport((host.ip, 22))
+    try:
+        transport.start_client(timeout=20)
+        with pytest.raises(paramiko.BadAuthenticationType) as refused:
+            transport.auth_password("root", "guess")
+        assert refused.value.allowed_types == ["publickey"]
+    finally:
+        transport.close()
+
+
+def test_mta_sts_policy_over_https_matches_the_txt_record(demo: Demo, host: Host) -> None:
+    def policy(domain: str) -> str:
+        with httpx.Client(verify=host.trust()) as client:
+            response = client.request(
+                "GET",
+                f"https://{host.ip}/.well-known/mta-sts.txt",
+                headers={"Host": f"mta-sts.{domain}"},
+                extensions={"sni_hostname": f"mta-sts.{domain}"},  # verified for this name
+            )
+        response.raise_for_status()
+        return response.text
+
+    before = policy("demo-a.example")
+    assert "mode: testing" in before and f"mx: {HOSTNAME}" in before
+    assert demo.txt("_mta-sts.demo-a.example") == records.mta_sts_txt(before)
+    spec = demo.root / "specs" / "demo.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "  - name: demo-a.example\n", "  - name: demo-a.example\n    mta_sts: {mode: enforce}\n"
+        )
+    )
+    demo.up()
+    after = policy("demo-a.example")
+    assert "mode: enforce" in after
+    assert demo.txt("_mta-sts.demo-a.example") == records.mta_sts_txt(after) != records.mta_sts_txt(before)
+
+
+def test_renewal_is_served_without_an_up(demo: Demo, host: Host) -> None:
+    first = served_certificate(host, 993)["serialNumber"]
+    ca = "/etc/mailbox-iac/acme-directory-ca.pem"
+    renew = host.inside(f"REQUESTS_CA_BUNDLE={ca} certbot renew --force-renewal --no-random-sleep-on-renew -q")
+    assert renew.returncode == 0, renew.stderr
+    deadline = time.monotonic() + 30
+    while served_certificate(host, 993)["serialNumber"] == first and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for port in (465, 587, 993):
+        assert served_certificate(host, port)["serialNumber"] != first
+    demo.no_drift()  # a renewal is not drift
+
+
+def test_fail2ban_bans_smtp_password_guessing(demo: Demo, host: Host) -> None:
+    deployment = demo.stack.export_stack().deployment
+    assert deployment is not None
+    outputs = deployment["resources"]
+    [mailhost] = [r for r in outputs if r["type"].endswith("MailHost")]
+    assert mailhost["outputs"]["hardening"]["fail2ban"] == "dovecot,postfix-sasl,sshd"
+    failures = 0
+    while failures < 12:  # fail2ban bans after 5 failures in 10 minutes
+        try:
+            with Submission(host.ip, HOSTNAME) as smtp:
+                smtp.starttls(context=host.trust())
+                with pytest.raises(smtplib.SMTPAuthenticationError):
+                    smtp.login("ada@demo-a.example", "wrong-password")
+        except ConnectionRefusedError:
+            break
+        failures += 1
+    assert failures >= 3  # each login tries PLAIN then LOGIN: 5 failed AUTH commands take 3 logins
+    deadline = time.monotonic() + 60
+    while _reachable(host.ip, 587) and time.monotonic() < deadline:
+        time.sleep(1)
+    try:
+        assert not _reachable(host.ip, 587)
+        banned = host.inside("fail2ban-client status postfix-sasl").stdout
+        assert "198.51.100.1" in banned
+    finally:
+        host.inside("fail2ban-client unban --all")
+    assert _reachable(host.ip, 587)
+
+
+def test_certificate_files_are_private(demo: Demo) -> None:
+    [server] = demo.hostwinds()["instances"]
+    key = Path(demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/ssl/mailbox-iac/mail.key")
+    assert key.stat().st_mode & 0o077 == 0
