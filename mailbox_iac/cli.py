@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -143,13 +144,18 @@ def up(
         if not names:
             typer.echo(f"no tenant stacks selected by {tenants!r}", err=True)
             raise typer.Exit(code=1)
-        runs = many.run_many(
-            names,
-            engine,
-            Path(".state/logs"),
-            parallel,
-            on_progress=lambda rs: typer.echo(many.progress_line(rs), err=True),
-        )
+        if sys.stderr.isatty():  # a table redrawn in place; plain lines for logs and CI
+            runs = many.with_live_view(
+                lambda show: many.run_many(names, engine, Path(".state/logs"), parallel, on_progress=show)
+            )
+        else:
+            runs = many.run_many(
+                names,
+                engine,
+                Path(".state/logs"),
+                parallel,
+                on_progress=lambda rs: typer.echo(many.progress_line(rs), err=True),
+            )
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
@@ -184,8 +190,10 @@ def verify(
     engine = _engine(sandbox)
     try:
         state, outputs = deployed_state(engine.existing(stack), engine.project_dir)
-        resolver = engine.env.get("MAILBOX_IAC_DNS_RESOLVER") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER")
-        results = readiness.verify(state, outputs["mailbox_passwords"], resolver)
+        env = {**os.environ, **engine.env}
+        results = readiness.verify(
+            state, outputs["mailbox_passwords"], env.get("MAILBOX_IAC_DNS_RESOLVER"), env.get("MAILBOX_IAC_TLS_ROOTS")
+        )
     except (CommandError, EngineMissing, KeyError, SpecInvalid) as exc:
         typer.echo(
             f"cannot verify stack {stack!r}: {str(exc).strip().splitlines()[-1] if str(exc) else exc!r}", err=True

@@ -118,14 +118,13 @@ class Submission(smtplib.SMTP):
         return socket.create_connection((self._ip, port), timeout, self.source_address)
 
 
-def trusted_tls() -> ssl.SSLContext:
-    """The system's trust store, plus the roots in MAILBOX_IAC_TLS_ROOTS (a private ACME CA: the sandbox's
-    Pebble). Certificate and hostname are verified; TLS 1.2 at least."""
+def trusted_tls(extra_roots: str | None) -> ssl.SSLContext:
+    """The system's trust store, plus the roots in the PEM file `extra_roots` (MAILBOX_IAC_TLS_ROOTS: a
+    private ACME CA, the sandbox's Pebble). Certificate and hostname are verified; TLS 1.2 at least."""
     ctx = ssl.create_default_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    extra = os.environ.get("MAILBOX_IAC_TLS_ROOTS")
-    if extra:
-        ctx.load_verify_locations(cafile=extra)
+    if extra_roots:
+        ctx.load_verify_locations(cafile=extra_roots)
     return ctx
 
 
@@ -153,12 +152,12 @@ def login_checks(ip: str, hostname: str, address: str, password: str, tls: ssl.S
     return checks
 
 
-def mailbox_checks(props: dict[str, Any], resolver_address: str | None) -> list[Check]:
+def mailbox_checks(props: dict[str, Any], resolver_address: str | None, tls_roots: str | None) -> list[Check]:
     res = resolver_for(props["zone"], resolver_address)
     return [
         *dns_checks(props["records"], res),
         ptr_check(props["ip"], props["hostname"], res),
-        *login_checks(props["ip"], props["hostname"], props["address"], props["password"], trusted_tls()),
+        *login_checks(props["ip"], props["hostname"], props["address"], props["password"], trusted_tls(tls_roots)),
     ]
 
 
@@ -171,7 +170,7 @@ class ReadinessProvider(ResourceProvider):
         resolver = props.get("resolver") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER") or None
         deadline = time.monotonic() + self.timeout
         while True:
-            failed = [c for c in mailbox_checks(props, resolver) if not c.ok]
+            failed = [c for c in mailbox_checks(props, resolver, os.environ.get("MAILBOX_IAC_TLS_ROOTS")) if not c.ok]
             if not failed:
                 return {"address": props["address"], "ready": True}
             if time.monotonic() > deadline:
@@ -223,7 +222,9 @@ class Readiness(Resource, module="readiness", name="Readiness"):
         super().__init__(ReadinessProvider(), name, props, opts)
 
 
-def verify(state: DesiredState, passwords: dict[str, str], resolver: str | None) -> dict[str, list[Check]]:
+def verify(
+    state: DesiredState, passwords: dict[str, str], resolver: str | None, tls_roots: str | None
+) -> dict[str, list[Check]]:
     """Every check for every mailbox of a planned (facts filled in) tenant: `mailbox-iac verify`."""
     ips = {s.name: s.ip or "" for s in state.servers}
     results = {}
@@ -242,5 +243,5 @@ def verify(state: DesiredState, passwords: dict[str, str], resolver: str | None)
             "address": m.address,
             "password": passwords.get(m.address, ""),
         }
-        results[m.address] = mailbox_checks(props, resolver)
+        results[m.address] = mailbox_checks(props, resolver, tls_roots)
     return results

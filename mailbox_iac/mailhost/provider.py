@@ -96,7 +96,32 @@ def desired_files(props: dict[str, Any]) -> dict[str, render.File]:
     return render.render(plan_from(props["plan"]), keys)
 
 
-class MailHostProvider(ResourceProvider):
+class _OnHost(ResourceProvider):
+    """A resource that lives on a mail host: read and removed over SSH. A host that cannot be reached is
+    reported gone (see `_reach`); `_live` returning None means the resource is not on the host."""
+
+    def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn = _reach(props)
+        if conn is None:
+            return ReadResult(id_="", outs={})
+        with conn:
+            outs = self._live(conn, props)
+        return ReadResult(id_, outs) if outs is not None else ReadResult(id_="", outs={})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        conn = _reach(props)  # a server that is gone has nothing left to undo
+        if conn is not None:
+            with conn:
+                self._remove(conn, props)
+
+
+class MailHostProvider(_OnHost):
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
         files = desired_files(props)
         release = render.release_id(files)
@@ -136,33 +161,20 @@ class MailHostProvider(ResourceProvider):
                 changed.append("host_key")
         return DiffResult(changes=bool(changed), replaces=replaces)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = _reach(props)
-        if conn is None:
-            return ReadResult(id_="", outs={})
-        with conn:
-            live = apply.live_digests(conn)
-            release = apply.detect(conn).current_release.split("-")[0]
-            hardening = harden.status(conn)
-        return ReadResult(
-            id_,
-            {
-                **{k: props[k] for k in SSH_KEYS},
-                "hostname": props.get("hostname", ""),
-                "release": release,
-                "files": live,
-                "hardening": hardening,
-            },
-        )
+    def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{k: props[k] for k in SSH_KEYS},
+            "hostname": props.get("hostname", ""),
+            "release": apply.detect(conn).current_release.split("-")[0],
+            "files": apply.live_digests(conn),
+            "hardening": harden.status(conn),
+        }
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = _reach(props)  # a server that is gone has nothing left to undo
-        if conn is not None:
-            with conn:
-                conn.run(apply.restore_script())
+    def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
+        conn.run(apply.restore_script())
 
 
-class CertificateProvider(ResourceProvider):
+class CertificateProvider(_OnHost):
     """The mail host's certificate over ACME (see acme.py). Outputs say which names the served certificate
     covers and whether it is valid for more than the renewal window: a renewal by the host's own timer
     changes nothing here, an expiring or wrong certificate is a change for the next `up`."""
@@ -201,22 +213,14 @@ class CertificateProvider(ResourceProvider):
             changed.append("valid")
         return DiffResult(changes=bool(changed), replaces=replaces)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = _reach(props)
-        if conn is None:
-            return ReadResult(id_="", outs={})
-        with conn:
-            cert = acme.served(conn)
-        return ReadResult(id_, self._outs(props, cert))
+    def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any]:
+        return self._outs(props, acme.served(conn))
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = _reach(props)
-        if conn is not None:
-            with conn:
-                acme.remove(conn)
+    def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
+        acme.remove(conn)
 
 
-class MailboxProvider(ResourceProvider):
+class MailboxProvider(_OnHost):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         # During a preview, inputs computed by other resources (a new server's IP) are unknown and may be
         # absent: only a value known to be empty is an error. The host key is checked when connecting: in a
@@ -264,19 +268,12 @@ class MailboxProvider(ResourceProvider):
             changed.append("verified")
         return DiffResult(changes=bool(changed), replaces=replaces)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = _reach(props)
-        if conn is None:
-            return ReadResult(id_="", outs={})
-        with conn:
-            found = accounts.read_account(conn, props["address"])
+    def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any] | None:
+        found = accounts.read_account(conn, props["address"])
         if found is None:
-            return ReadResult(id_="", outs={})
+            return None
         argon2_hash, quota = found
-        return ReadResult(id_, self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota))
+        return self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota)
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = _reach(props)
-        if conn is not None:
-            with conn:
-                accounts.delete_account(conn, props["address"])
+    def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
+        accounts.delete_account(conn, props["address"])

@@ -12,6 +12,13 @@ from mailbox_iac.mailhost.provider import CertificateProvider, MailboxProvider, 
 from mailbox_iac.plan.model import MailHostPlan
 
 
+def _ssh_props(
+    host: pulumi.Input[str], port: int, user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str]
+) -> dict[str, Any]:
+    """How each mail-host resource reaches its host."""
+    return {"host": host, "port": port, "user": user, "private_key": private_key, "host_key": host_key}
+
+
 def _secret_opts(opts: pulumi.ResourceOptions | None, *names: str) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(names)))
 
@@ -37,11 +44,7 @@ class MailHost(Resource, module="mailhost", name="MailHost"):
     ) -> None:
         """`dkim_keys`: "domain/selector" -> private key PEM (a secret)."""
         props: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "user": user,
-            "private_key": private_key,
-            "host_key": host_key,
+            **_ssh_props(host, port, user, private_key, host_key),
             "plan": asdict(plan),
             "dkim_keys": dkim_keys,
             "hostname": None,
@@ -71,11 +74,7 @@ class Mailbox(Resource, module="mailhost", name="Mailbox"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "user": user,
-            "private_key": private_key,
-            "host_key": host_key,
+            **_ssh_props(host, port, user, private_key, host_key),
             "address": address,
             "password": password,
             "quota_mb": quota_mb,
@@ -105,11 +104,7 @@ class Certificate(Resource, module="mailhost", name="Certificate"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "user": user,
-            "private_key": private_key,
-            "host_key": host_key,
+            **_ssh_props(host, port, user, private_key, host_key),
             "names": names,
             "directory": directory,
             "email": email,

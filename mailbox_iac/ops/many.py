@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pulumi import automation as auto
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
@@ -129,6 +132,32 @@ def progress_line(runs: list[TenantRun]) -> str:
         f"converged {counts['converged']}/{len(runs)}, failed {counts['failed']}, running {counts['running']}, "
         f"pending {counts['pending']}" + (f": {running}" if running else "")
     )
+
+
+def live_rows(runs: list[TenantRun], limit: int = 20) -> list[tuple[str, str, str, str, str]]:
+    """The rows of the live view (tenant, status, phase, resources done, elapsed): running tenants first,
+    then failed ones, then the most recently finished; `limit` rows at most."""
+    order = {"running": 0, "failed": 1, "converged": 2}
+    shown = sorted(
+        (r for r in runs if r.status != "pending"), key=lambda r: (order.get(r.status, 3), -(r.ended or r.started))
+    )
+    return [(r.tenant, r.status, r.phase, str(r.resources_done), f"{r.elapsed:.0f}s") for r in shown[:limit]]
+
+
+def progress_view(runs: list[TenantRun]) -> Table:
+    """The live view on a terminal: the counts, then one row per tenant (see `live_rows`)."""
+    table = Table(title=progress_line(runs).split(":", 1)[0], title_justify="left")
+    for column in ("tenant", "status", "phase", "resources", "elapsed"):
+        table.add_column(column, justify="right" if column in ("resources", "elapsed") else "left")
+    for row in live_rows(runs):
+        table.add_row(*row)
+    return table
+
+
+def with_live_view(work: Callable[[Callable[[list[TenantRun]], None]], list[TenantRun]]) -> list[TenantRun]:
+    """Run `work(on_progress)` with the progress view redrawn in place on stderr."""
+    with Live(console=Console(stderr=True), auto_refresh=False) as live:
+        return work(lambda runs: live.update(progress_view(runs), refresh=True))
 
 
 def summary_table(runs: list[TenantRun]) -> str:

@@ -4,6 +4,7 @@ one added mailbox adds exactly that, destroy leaves nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import shutil
 import smtplib
@@ -74,9 +75,9 @@ class Demo:
         return "".join(s.decode() for s in self.resolver.resolve(name, "TXT")[0].strings)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    root = tmp_path_factory.mktemp("project")
+@contextlib.contextmanager
+def demo_project(root: Path) -> Iterator[Demo]:
+    """A copy of the demo tenant in `root` with its own sandbox, torn down afterwards."""
     shutil.copy(REPO / "Pulumi.yaml", root)
     (root / "specs").mkdir()
     (root / "stacks").mkdir()
@@ -87,6 +88,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(root, info)
     finally:
         run.down(root)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with demo_project(tmp_path_factory.mktemp("project")) as d:
+        yield d
 
 
 def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:

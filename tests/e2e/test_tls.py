@@ -4,7 +4,6 @@ Postfix, Dovecot and nginx serve them, and the host is closed to everything else
 from __future__ import annotations
 
 import json
-import shutil
 import smtplib
 import socket
 import ssl
@@ -20,9 +19,7 @@ import pytest
 
 from mailbox_iac.dns import records
 from mailbox_iac.readiness import Submission
-from mailbox_iac.sandbox import run
-from tests.conftest import REPO
-from tests.e2e.test_demo import ZONES, Demo
+from tests.e2e.test_demo import Demo, demo_project
 
 HOSTNAME = "mail.demo-a.example"
 
@@ -49,19 +46,9 @@ class Host:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    root = tmp_path_factory.mktemp("tls")
-    shutil.copy(REPO / "Pulumi.yaml", root)
-    (root / "specs").mkdir()
-    (root / "stacks").mkdir()
-    shutil.copy(REPO / "specs" / "demo.yaml", root / "specs")
-    shutil.copy(REPO / "stacks" / "Pulumi.demo.yaml", root / "stacks")
-    info = run.up(root, ZONES, build_seconds=0.5)
-    try:
-        d = Demo(root, info)
+    with demo_project(tmp_path_factory.mktemp("tls")) as d:
         d.up()  # readiness already logs in over 993 and 587 verifying the certificate
         yield d
-    finally:
-        run.down(root)
 
 
 @pytest.fixture(scope="module")
