@@ -51,6 +51,9 @@ def once(count: int, parallel: int) -> None:
             f"mean {state['requests']['total'] / wall:.2f}/s, max {state['requests']['max_per_second']} in any 1 s",
             flush=True,
         )
+        for r in runs:
+            if r.status != "converged":
+                print(f"    {r.tenant}: {r.status} after {r.attempts} attempt(s): {r.error}", flush=True)
     finally:
         run.down(project)
         shutil.rmtree(project, ignore_errors=True)

@@ -54,10 +54,11 @@ def plaintext_secrets(node: Any) -> set[str]:
 
 
 def needles(secret: str) -> set[str]:
-    """What to look for: the secret, and each line of a PEM body (a key stays a key when re-wrapped or
-    JSON-escaped)."""
+    """What to look for: the secret; for a PEM key, each line of the second half of its body (a key stays a
+    key when re-wrapped or JSON-escaped). The first half holds the modulus, which the public key shares."""
     if "-----BEGIN" in secret:
-        return {line for line in secret.splitlines() if len(line) >= 40 and not line.startswith("-----")}
+        body = [line for line in secret.splitlines() if line and not line.startswith("-----")]
+        return {line for line in body[len(body) // 2 :] if len(line) >= 40}
     return {secret}
 
 

@@ -80,6 +80,18 @@ def test_pebble_certificates_are_served_and_verify(host: Host, port: int) -> Non
     assert cert["version"] in ("TLSv1.2", "TLSv1.3")
 
 
+@pytest.mark.parametrize("port", [465, 993, 443])
+def test_tls_older_than_1_2_is_refused(host: Host, port: int) -> None:
+    def handshake(version: str) -> subprocess.CompletedProcess[str]:
+        # SECLEVEL=0 lets this client offer TLS 1.1 at all: whatever refuses it then is the server.
+        argv = ["openssl", "s_client", "-connect", f"{host.ip}:{port}", version, "-cipher", "DEFAULT@SECLEVEL=0"]
+        return subprocess.run(argv, input="", capture_output=True, text=True, timeout=30)
+
+    assert handshake("-tls1_2").returncode == 0
+    old = handshake("-tls1_1")
+    assert old.returncode != 0 and "Cipher is (NONE)" in old.stdout  # no session: an alert or a hang-up
+
+
 def test_unauthenticated_relay_from_outside_is_refused(host: Host) -> None:
     with smtplib.SMTP(host.ip, 25, timeout=20) as smtp:
         smtp.ehlo("outside.example")
