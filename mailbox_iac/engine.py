@@ -8,7 +8,7 @@ backend, secrets are encrypted with the passphrase, and the CLI never prints sec
 from __future__ import annotations
 
 import os
-import pickle
+import pickle  # to undo the SDK's patch of pickle; nothing is unpickled here  # nosec B403
 import shutil
 import sys
 import threading
