@@ -44,10 +44,9 @@ def once(count: int, parallel: int) -> None:
         state = httpx.get(info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()
         converged = sum(r.status == "converged" for r in runs)
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(
-            f"parallel {parallel:>2}: {converged}/{count} converged in {wall:6.1f} s; max RSS: runner "
-            f"{own:.0f} MB, largest child {child:.0f} MB; Hostwinds requests {state['requests']['total']}, "
+            f"parallel {parallel:>2}: {converged}/{count} converged in {wall:6.1f} s; peak RSS of the runner "
+            f"(every inline program runs in it) {own:.0f} MB; Hostwinds requests {state['requests']['total']}, "
             f"mean {state['requests']['total'] / wall:.2f}/s, max {state['requests']['max_per_second']} in any 1 s",
             flush=True,
         )
