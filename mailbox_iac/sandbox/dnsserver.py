@@ -42,6 +42,10 @@ def answer(query: bytes, lookup: Lookup) -> bytes | None:
     return reply.to_wire()
 
 
+class _TcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+
+
 class DnsServer:
     """Serves `lookup` on host:port (UDP and TCP, same port). `port=0` picks a free one."""
 
@@ -72,10 +76,19 @@ class DnsServer:
                 if out:
                     self.request.sendall(struct.pack("!H", len(out)) + out)
 
-        self.udp = socketserver.ThreadingUDPServer((host, port), Udp)
-        self.port = self.udp.server_address[1]
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.tcp = socketserver.ThreadingTCPServer((host, self.port), Tcp)
+        # With port 0 the system picks a free UDP port, whose TCP twin may be taken: then pick again.
+        for _ in range(50):
+            self.udp = socketserver.ThreadingUDPServer((host, port), Udp)
+            self.port = self.udp.server_address[1]
+            try:
+                self.tcp = _TcpServer((host, self.port), Tcp)
+                break
+            except OSError:
+                self.udp.server_close()
+                if port:
+                    raise
+        else:
+            raise OSError(f"no port on {host} is free for both UDP and TCP")
         for server in (self.udp, self.tcp):
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, args=(0.05,), name="dns", daemon=True).start()
