@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -144,18 +145,10 @@ def up(
         if not names:
             typer.echo(f"no tenant stacks selected by {tenants!r}", err=True)
             raise typer.Exit(code=1)
-        if sys.stderr.isatty():  # a table redrawn in place; plain lines for logs and CI
-            runs = many.with_live_view(
-                lambda show: many.run_many(names, engine, Path(".state/logs"), parallel, on_progress=show)
-            )
-        else:
-            runs = many.run_many(
-                names,
-                engine,
-                Path(".state/logs"),
-                parallel,
-                on_progress=lambda rs: typer.echo(many.progress_line(rs), err=True),
-            )
+        lines = contextlib.nullcontext(lambda rs: typer.echo(many.progress_line(rs), err=True))
+        # On a terminal a table redrawn in place; plain lines for logs and CI.
+        with many.live_view() if sys.stderr.isatty() else lines as show:
+            runs = many.run_many(names, engine, Path(".state/logs"), parallel, on_progress=show)
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:

@@ -152,12 +152,12 @@ def login_checks(ip: str, hostname: str, address: str, password: str, tls: ssl.S
     return checks
 
 
-def mailbox_checks(props: dict[str, Any], resolver_address: str | None, tls_roots: str | None) -> list[Check]:
+def mailbox_checks(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContext) -> list[Check]:
     res = resolver_for(props["zone"], resolver_address)
     return [
         *dns_checks(props["records"], res),
         ptr_check(props["ip"], props["hostname"], res),
-        *login_checks(props["ip"], props["hostname"], props["address"], props["password"], trusted_tls(tls_roots)),
+        *login_checks(props["ip"], props["hostname"], props["address"], props["password"], tls),
     ]
 
 
@@ -168,9 +168,10 @@ class ReadinessProvider(ResourceProvider):
 
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         resolver = props.get("resolver") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER") or None
+        tls = trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
         deadline = time.monotonic() + self.timeout
         while True:
-            failed = [c for c in mailbox_checks(props, resolver, os.environ.get("MAILBOX_IAC_TLS_ROOTS")) if not c.ok]
+            failed = [c for c in mailbox_checks(props, resolver, tls) if not c.ok]
             if not failed:
                 return {"address": props["address"], "ready": True}
             if time.monotonic() > deadline:
@@ -227,6 +228,7 @@ def verify(
 ) -> dict[str, list[Check]]:
     """Every check for every mailbox of a planned (facts filled in) tenant: `mailbox-iac verify`."""
     ips = {s.name: s.ip or "" for s in state.servers}
+    tls = trusted_tls(tls_roots)
     results = {}
     for m in state.mailboxes:
         records = [
@@ -243,5 +245,5 @@ def verify(
             "address": m.address,
             "password": passwords.get(m.address, ""),
         }
-        results[m.address] = mailbox_checks(props, resolver, tls_roots)
+        results[m.address] = mailbox_checks(props, resolver, tls)
     return results

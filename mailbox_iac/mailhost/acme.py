@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbox_iac.mailhost.apply import DAEMONS
+from mailbox_iac.mailhost.apply import DAEMONS, detect
 from mailbox_iac.mailhost.render import ACME_WEBROOT, HEADER, ROOT, TLS_CERT, TLS_KEY
 from mailbox_iac.mailhost.ssh import Connection
 
@@ -123,8 +123,7 @@ def _directory_ca() -> str:
 
 def obtain(conn: Connection, names: list[str], directory: str, email: str, force: bool) -> Served:
     """Issue (or keep, while it is not due for renewal) the certificate for `names` and serve it."""
-    _, out, _ = conn.run("if [ -d /run/systemd/system ]; then echo 1; else echo 0; fi")
-    conn.put(DEPLOY_HOOK, deploy_hook(out.strip() == "1").encode(), 0o755)
+    conn.put(DEPLOY_HOOK, deploy_hook(detect(conn).systemd).encode(), 0o755)
     env = []
     ca_bundle = _directory_ca()
     if ca_bundle:

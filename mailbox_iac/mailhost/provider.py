@@ -38,6 +38,11 @@ def _unknown(value: Any) -> bool:
     return bool(value == rpc.UNKNOWN)
 
 
+def _differing(olds: dict[str, Any], news: dict[str, Any], *keys: str) -> list[str]:
+    """The keys whose new value is unknown yet (a preview) or differs from the old one."""
+    return [k for k in keys if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
+
+
 def _target(props: dict[str, Any]) -> SshTarget:
     return SshTarget(
         str(props["host"]),
@@ -145,7 +150,7 @@ class MailHostProvider(_OnHost):
         return UpdateResult(self._apply({**news, "host_key": news.get("host_key") or olds.get("host_key", "")}))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
+        replaces = _differing(olds, news, "host", "port")
         changed = list(replaces)
         if any(_unknown(news.get(k)) for k in ("plan", "dkim_keys", "private_key")):
             changed.append("files")
@@ -203,10 +208,8 @@ class CertificateProvider(_OnHost):
         return UpdateResult(self._obtain(news, force=moved))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
-        changed = replaces + [
-            k for k in ("names", "email", "private_key") if _unknown(news.get(k)) or olds.get(k) != news.get(k)
-        ]
+        replaces = _differing(olds, news, "host", "port")
+        changed = replaces + _differing(olds, news, "names", "email", "private_key")
         if acme.directory(olds.get("directory")) != acme.directory(news.get("directory")):
             changed.append("directory")
         if not olds.get("valid"):
@@ -253,14 +256,8 @@ class MailboxProvider(_OnHost):
         return UpdateResult(self._write(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [
-            k for k in ("address", "host", "port") if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))
-        ]
-        changed = replaces + [
-            k
-            for k in ("password", "quota_mb", "private_key")
-            if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))
-        ]
+        replaces = _differing(olds, news, "address", "host", "port")
+        changed = replaces + _differing(olds, news, "password", "quota_mb", "private_key")
         # An empty host key is one not known yet (a preview echoes a MailHost's inputs), not a new key.
         if news.get("host_key") and news.get("host_key") != olds.get("host_key"):
             changed.append("host_key")

@@ -9,9 +9,10 @@ all of them because every provider process shares one lock file per endpoint (ho
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,10 +155,11 @@ def progress_view(runs: list[TenantRun]) -> Table:
     return table
 
 
-def with_live_view(work: Callable[[Callable[[list[TenantRun]], None]], list[TenantRun]]) -> list[TenantRun]:
-    """Run `work(on_progress)` with the progress view redrawn in place on stderr."""
+@contextlib.contextmanager
+def live_view() -> Iterator[Callable[[list[TenantRun]], None]]:
+    """An `on_progress` for `run_many` that redraws the progress view in place on stderr."""
     with Live(console=Console(stderr=True), auto_refresh=False) as live:
-        return work(lambda runs: live.update(progress_view(runs), refresh=True))
+        yield lambda runs: live.update(progress_view(runs), refresh=True)
 
 
 def summary_table(runs: list[TenantRun]) -> str:
