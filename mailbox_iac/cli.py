@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mailbox_iac import project
 from mailbox_iac.engine import Engine, EngineMissing
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
@@ -21,12 +23,50 @@ from mailbox_iac.spec.load import load_file, load_paths
 from mailbox_iac.spec.schema import schema_json
 
 app = typer.Typer(
-    help="Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi.",
+    help="Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi.\n\n"
+    "Exit codes everywhere: 0 done / nothing to change, 2 changes or problems found (preview, drift, verify), "
+    "1 error (bad input or usage, a failed run). Run from the checkout or any directory below it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(sandbox_app, name="sandbox")
+STACK_HELP = "Tenant stack (its spec: specs/<stack>.yaml, or mailbox-iac:spec in stacks/Pulumi.<stack>.yaml)"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbox-iac {metadata.version('mailbox-iac')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version_flag: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi."""
+
+
+def _root() -> Path:
+    """The checkout (the directory with Pulumi.yaml) from here or any directory above."""
+    try:
+        return project.find_root()
+    except project.NoProject as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _tenant_stack(root: Path, stack: str) -> str:
+    """`stack` if it names a tenant with a spec; otherwise exit 1 before anything is created."""
+    try:
+        project.tenant_spec(root, stack)
+    except project.NoTenant as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    return stack
 
 
 class Format(StrEnum):
@@ -59,7 +99,7 @@ def validate(
 
     Exit code 0 when every spec is valid, 1 otherwise; each error is `FILE:LINE:COL: field: message`.
     """
-    paths = paths or [Path("specs")]
+    paths = paths or [_default_specs()]
     try:
         loaded = load_paths(paths)
     except SpecInvalid as exc:
@@ -90,33 +130,39 @@ def plan(
     typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
 
 
+def _default_specs() -> Path:
+    """specs/ of the checkout around the working directory (or ./specs outside one)."""
+    try:
+        return project.find_root() / "specs"
+    except project.NoProject:
+        return Path("specs")
+
+
 def _engine(sandbox: bool) -> Engine:
     from mailbox_iac.sandbox import run as sandbox_run
 
+    root = _root()
     if not sandbox:
-        return Engine.for_project(Path.cwd())
-    info = sandbox_run.read_info(Path.cwd())
+        return Engine.for_project(root)
+    info = sandbox_run.read_info(root)
     if not info:
         typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
         raise typer.Exit(code=1)
     # The sandbox's stacks live and die with it: their state is in .state/sandbox/, which `down` removes.
-    return Engine.local(sandbox_run.state_dir(Path.cwd()), Path.cwd(), env=sandbox_run.environment(info))
+    return Engine.local(sandbox_run.state_dir(root), root, env=sandbox_run.environment(info))
 
 
 def _tenants(selection: str) -> list[str]:
-    """`all` = every stack in stacks/ that has a spec in specs/; otherwise a comma-separated list."""
+    """`all` = every stack in stacks/ that has a spec; otherwise a comma-separated list, each checked."""
+    root = _root()
     if selection != "all":
-        return [t.strip() for t in selection.split(",") if t.strip()]
-    return sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for p in Path("stacks").glob("Pulumi.*.yaml")
-        if (Path("specs") / f"{p.name.removeprefix('Pulumi.').removesuffix('.yaml')}.yaml").exists()
-    )
+        return [_tenant_stack(root, t.strip()) for t in selection.split(",") if t.strip()]
+    return project.tenant_stacks(root)
 
 
 @app.command()
 def up(
-    stack: Annotated[str | None, typer.Option(help="One tenant stack to converge (spec: specs/<stack>.yaml)")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help=STACK_HELP)] = None,
     tenants: Annotated[str | None, typer.Option(help="Many tenants at once: `all` or a,b,c")] = None,
     parallel: Annotated[int, typer.Option(help="With --tenants: how many stacks run at once")] = 10,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against the local sandbox's emulators")] = False,
@@ -137,6 +183,8 @@ def up(
     if (stack is None) == (tenants is None):
         typer.echo("give either --stack NAME or --tenants all|a,b,...", err=True)
         raise typer.Exit(code=1)
+    if stack is not None:
+        _tenant_stack(_root(), stack)
     engine = _engine(sandbox)
     if tenants is not None:
         from mailbox_iac.ops import many
@@ -148,7 +196,7 @@ def up(
         lines = contextlib.nullcontext(lambda rs: typer.echo(many.progress_line(rs), err=True))
         # On a terminal a table redrawn in place; plain lines for logs and CI.
         with many.live_view() if sys.stderr.isatty() else lines as show:
-            runs = many.run_many(names, engine, Path(".state/logs"), parallel, on_progress=show)
+            runs = many.run_many(names, engine, engine.project_dir / ".state/logs", parallel, on_progress=show)
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
@@ -166,7 +214,7 @@ def up(
 
 @app.command()
 def verify(
-    stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to check")],
+    stack: Annotated[str, typer.Option("--stack", "-s", help=STACK_HELP)],
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Ask the local sandbox's DNS")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.text,
 ) -> None:
@@ -181,6 +229,7 @@ def verify(
     from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
+    _tenant_stack(engine.project_dir, stack)
     try:
         state, outputs = deployed_state(engine.existing(stack), engine.project_dir)
         env = {**os.environ, **engine.env}
@@ -214,9 +263,9 @@ def verify(
 def preview(
     changed_since: Annotated[str, typer.Option(help="Git ref the change is compared with (the PR's base)")],
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Preview against the local sandbox")] = False,
-    output_dir: Annotated[Path, typer.Option(help="Where summary.md, full.md and summary.json go")] = Path(
-        ".state/preview"
-    ),
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Where summary.md, full.md and summary.json go (default: .state/preview/)")
+    ] = None,
 ) -> None:
     """Preview the tenants a change affects (their spec or stack file changed; shared code affects all),
     after validating every spec. Prints a Markdown summary that fits a PR comment (under 60,000
@@ -226,14 +275,16 @@ def preview(
     """
     from mailbox_iac.ops import preview as previewing
 
+    root = _root()
+    output_dir = output_dir or root / ".state/preview"
     try:
-        files = previewing.changed_files(changed_since, Path.cwd())
+        files = previewing.changed_files(changed_since, root)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     validation_errors: list[str] = []
     try:
-        load_paths([Path("specs")])
+        load_paths([root / "specs"])
     except SpecInvalid as exc:
         validation_errors = [str(e) for e in exc.errors]
     tenants = previewing.affected_tenants(files, _tenants("all"))
@@ -258,7 +309,12 @@ def matrix(
 
     tenants = _tenants("all")
     if changed_since:
-        tenants = previewing.affected_tenants(previewing.changed_files(changed_since, Path.cwd()), tenants)
+        try:
+            files = previewing.changed_files(changed_since, _root())
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from None
+        tenants = previewing.affected_tenants(files, tenants)
     typer.echo(github_matrix(tenants))
 
 
@@ -288,9 +344,9 @@ def drift(
     tenants: Annotated[str, typer.Option(help="`all` or a,b,c")] = "all",
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Stacks of the local sandbox")] = False,
     fmt: Annotated[DriftFormat, typer.Option("--format", help="Report format")] = DriftFormat.markdown,
-    ignore_file: Annotated[Path, typer.Option(help="Known exceptions: [{tenant, type, name}] globs")] = Path(
-        "drift-ignore.yaml"
-    ),
+    ignore_file: Annotated[
+        Path | None, typer.Option(help="Known exceptions: [{tenant, type, name}] globs (default: drift-ignore.yaml)")
+    ] = None,
 ) -> None:
     """Report what changed behind our back, read-only: state vs Hostwinds/Cloudflare/the mail host
     (refresh --preview-only), and live DNS vs the spec including records nobody declared.
@@ -305,7 +361,7 @@ def drift(
     names = _tenants(tenants)
     findings, errors = [], []
     try:
-        ignores = drifting.load_ignores(ignore_file)
+        ignores = drifting.load_ignores(ignore_file or engine.project_dir / "drift-ignore.yaml")
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
@@ -328,7 +384,7 @@ def drift(
 
 @app.command()
 def export(
-    stack: Annotated[str, typer.Option(help="Tenant stack whose mailboxes to export")],
+    stack: Annotated[str, typer.Option("--stack", "-s", help=STACK_HELP)],
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv (sequencer import) or json")] = ExportFormat.csv,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Include the mailbox passwords")] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="A stack of the local sandbox")] = False,
@@ -359,4 +415,17 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    """Run the command. Usage errors (unknown option, missing argument) exit 1 like every other error:
+    exit 2 always means "changes or problems found"."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        show = getattr(exc, "show", None)  # click's UsageError and ClickException (typer may vendor click)
+        if not callable(show) or not isinstance(getattr(exc, "exit_code", None), int):
+            raise
+        show()
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,8 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.dynamic import dynamic
 
+from mailbox_iac import project
+
 PROJECT = "mailbox-iac"
 _SDK_SERIALIZE_PROVIDER = dynamic.serialize_provider
 _SERIALIZING = threading.Lock()
@@ -66,11 +68,14 @@ def pulumi_bin_dir() -> Path:
 @dataclass(frozen=True)
 class Engine:
     """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`;
-    `project_dir` holds the Pulumi.yaml (the repository root, whose stack config lives in `stacks/`)."""
+    `project_dir` holds the Pulumi.yaml (the repository root, whose stack config lives in `stacks/`).
+    The secrets provider is Pulumi's own choice: the stack file's `secretsprovider` (awskms://, gcpkms://,
+    azurekeyvault://, hashivault://, Pulumi Cloud's) or, without one, the backend's default (a passphrase
+    for a file or bucket backend: `passphrase`, else PULUMI_CONFIG_PASSPHRASE[_FILE] in the environment)."""
 
     backend_url: str
-    passphrase: str
     project_dir: Path
+    passphrase: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -83,49 +88,32 @@ class Engine:
     ) -> Engine:
         """A file backend under `state_dir` (development, tests, the sandbox). Without `project_dir`, a
         minimal project is made under `state_dir` (tests that must not touch the repository's stacks/)."""
-        secret = next(
-            (
-                p
-                for p in (
-                    passphrase,
-                    (env or {}).get("PULUMI_CONFIG_PASSPHRASE"),
-                    os.environ.get("PULUMI_CONFIG_PASSPHRASE"),
-                )
-                if p is not None
-            ),
-            None,
-        )
-        if secret is None:
-            raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
         (state_dir / "backend").mkdir(parents=True, exist_ok=True)
         if project_dir is None:
             project_dir = state_dir / "project"
             project_dir.mkdir(parents=True, exist_ok=True)
             if not (project_dir / "Pulumi.yaml").exists():
                 (project_dir / "Pulumi.yaml").write_text(f"name: {PROJECT}\nruntime: python\n")
-        return cls(f"file://{(state_dir / 'backend').resolve()}", secret, project_dir, dict(env or {}))
+        return cls(project.local_backend_url(state_dir), project_dir, passphrase, dict(env or {}))
 
     @classmethod
     def for_project(cls, project_dir: Path, env: Mapping[str, str] | None = None) -> Engine:
-        """The repository's engine: the backend in PULUMI_BACKEND_URL (a team's shared one), else the local
-        file backend in `.state/`."""
-        shared = os.environ.get("PULUMI_BACKEND_URL")
+        """The repository's engine, with the backend Pulumi would pick: PULUMI_BACKEND_URL, else
+        `backend.url` in Pulumi.yaml (a team's shared one), else the local file backend in `.state/`."""
+        shared = os.environ.get("PULUMI_BACKEND_URL") or project.backend_url(project_dir)
         if shared:
-            secret = os.environ.get("PULUMI_CONFIG_PASSPHRASE")
-            if secret is None:
-                raise EngineMissing("set PULUMI_CONFIG_PASSPHRASE: it encrypts the secrets in the stack's state")
-            return cls(shared, secret, project_dir, dict(env or {}))
+            return cls(shared, project_dir, env=dict(env or {}))
         return cls.local(project_dir / ".state", project_dir, env=env)
 
     def env_vars(self) -> dict[str, str]:
         bin_dir = pulumi_bin_dir()
+        passphrase = {"PULUMI_CONFIG_PASSPHRASE": self.passphrase} if self.passphrase is not None else {}
         return {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "PULUMI_BACKEND_URL": self.backend_url,
-            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_PYTHON_CMD": sys.executable,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            **passphrase,
             **self.env,
         }
 
@@ -133,7 +121,6 @@ class Engine:
         return auto.LocalWorkspaceOptions(
             work_dir=str(self.project_dir),
             env_vars=self.env_vars(),
-            secrets_provider="passphrase",
             pulumi_command=auto.PulumiCommand(root=str(pulumi_bin_dir().parent)),
         )
 

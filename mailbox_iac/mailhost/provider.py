@@ -24,23 +24,19 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.runtime import rpc
 
 from mailbox_iac.mailhost import accounts, acme, apply, harden, render
 from mailbox_iac.mailhost.ssh import Connection, HostKeyMismatch, SshError, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
+from mailbox_iac.unknown import has_unknown
 
 log = logging.getLogger("mailbox_iac.mailhost")
 SSH_KEYS = ("host", "port", "user", "private_key", "host_key")
 
 
-def _unknown(value: Any) -> bool:
-    return bool(value == rpc.UNKNOWN)
-
-
 def _differing(olds: dict[str, Any], news: dict[str, Any], *keys: str) -> list[str]:
     """The keys whose new value is unknown yet (a preview) or differs from the old one."""
-    return [k for k in keys if _unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
+    return [k for k in keys if has_unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
 
 
 def _target(props: dict[str, Any]) -> SshTarget:
@@ -152,7 +148,7 @@ class MailHostProvider(_OnHost):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _differing(olds, news, "host", "port")
         changed = list(replaces)
-        if any(_unknown(news.get(k)) for k in ("plan", "dkim_keys", "private_key")):
+        if any(has_unknown(news.get(k)) for k in ("plan", "dkim_keys", "private_key")):
             changed.append("files")
         else:
             desired = {p: f.sha256 for p, f in desired_files(news).items()}

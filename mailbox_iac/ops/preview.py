@@ -35,10 +35,14 @@ class TenantPreview:
 
 
 def changed_files(ref: str, cwd: Path) -> list[str]:
-    result = subprocess.run(["git", "diff", "--name-only", ref], cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ValueError(f"git diff against {ref!r} failed: {result.stderr.strip()}")
-    return [line for line in result.stdout.splitlines() if line]
+    """Files changed since `ref`, and new files not yet added (a tenant being written locally)."""
+    files: set[str] = set()
+    for argv in (["git", "diff", "--name-only", ref, "--"], ["git", "ls-files", "--others", "--exclude-standard"]):
+        result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ValueError(f"git diff against {ref!r} failed: {result.stderr.strip()}")
+        files |= {line for line in result.stdout.splitlines() if line}
+    return sorted(files)
 
 
 def affected_tenants(files: list[str], tenants: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from mailbox_iac import project
 from mailbox_iac.sandbox import hostwinds as hostwinds_emulator
 from mailbox_iac.sandbox import run
 from mailbox_iac.sandbox.dnsserver import DnsServer
@@ -64,13 +65,22 @@ def hostwinds(
         dns.close()
 
 
-def _zones(extra: list[str] | None) -> list[str]:
+def _root() -> Path:
+    try:
+        return project.find_root()
+    except project.NoProject as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _zones(root: Path, extra: list[str] | None) -> list[str]:
     """Every zone the specs in specs/ use, plus any given: the sandbox's Cloudflare account."""
     from mailbox_iac.spec.errors import SpecInvalid
     from mailbox_iac.spec.load import load_file, spec_files
 
     zones = set(extra or [])
-    for f in spec_files([Path("specs")]) if Path("specs").is_dir() else []:
+    specs = root / "specs"
+    for f in spec_files([specs]) if specs.is_dir() else []:
         try:
             zones |= {d.zone for d in load_file(f).tenant.domains}
         except SpecInvalid:
@@ -84,7 +94,8 @@ def serve(
     build_seconds: Annotated[float, typer.Option(help="How long a Hostwinds build takes")] = 1.0,
 ) -> None:
     """Run the whole sandbox in the foreground (what `sandbox up` starts in the background)."""
-    run.serve(Path.cwd(), _zones(zone), build_seconds)
+    root = _root()
+    run.serve(root, _zones(root, zone), build_seconds)
 
 
 @app.command()
@@ -99,7 +110,8 @@ def up(
     if os.geteuid() != 0:
         typer.echo("the sandbox needs root: it creates network namespaces for its VPS hosts", err=True)
         raise typer.Exit(code=1)
-    info = run.up(Path.cwd(), _zones(zone), build_seconds)
+    root = _root()
+    info = run.up(root, _zones(root, zone), build_seconds)
     typer.echo(
         f"sandbox running (pid {info['pid']})\n  Hostwinds API:  {info['hostwinds_url']}\n"
         f"  Cloudflare API: {info['cloudflare_url']}\n  DNS:            {info['dns']} "
@@ -110,7 +122,7 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the sandbox and remove every namespace, process and file it created."""
-    run.down(Path.cwd())
+    run.down(_root())
     typer.echo("sandbox stopped and removed")
 
 
@@ -119,7 +131,7 @@ def status() -> None:
     """Show whether the sandbox runs, its endpoints, and its servers and zones. Exit 1 when not running."""
     import httpx
 
-    info = run.read_info(Path.cwd())
+    info = run.read_info(_root())
     if not info:
         typer.echo("sandbox not running (start it with `mailbox-iac sandbox up`)")
         raise typer.Exit(code=1)
@@ -130,3 +142,21 @@ def status() -> None:
         typer.echo(f"  server {inst['serviceid']} {inst['srvrname']:<24} {inst['status']:<7} {inst['main_ip']}")
     for zone, recs in cf["records"].items():
         typer.echo(f"  zone {zone}: {len(recs)} records")
+
+
+@app.command()
+def env() -> None:
+    """Print shell `export` lines with the sandbox's Pulumi backend, passphrase, API endpoints and
+    credentials, and the stand-in Cloudflare plugin on PATH, so that the plain Pulumi CLI works on the
+    sandbox's stacks (as `minikube docker-env` does for Docker):
+
+        eval "$(mailbox-iac sandbox env)" && source .venv/bin/activate && pulumi stack select demo
+
+    Exit 1 when the sandbox is not running.
+    """
+    root = _root()
+    info = run.read_info(root)
+    if not info:
+        typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(run.shell_environment(root, info), nl=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mailbox_iac.project import local_backend_url
 from mailbox_iac.sandbox import acme as sandbox_acme
 from mailbox_iac.sandbox import vps as vps_mod
 from mailbox_iac.sandbox.cloudflare import CloudflareEmulator
@@ -72,8 +74,29 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         "MAILBOX_IAC_ACME_CA": info["acme_ca"],
         "MAILBOX_IAC_TLS_ROOTS": info["tls_roots"],
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
+        # The stand-in Cloudflare plugin on PATH is the one to use: the real one cannot be downloaded here.
+        # Only the sandbox turns acquisition off; everywhere else Pulumi fetches the pinned real plugin.
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PATH": f"{info['bin']}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+def shell_environment(root: Path, info: dict[str, Any]) -> str:
+    """`export` lines that give a shell what `mailbox-iac up --sandbox` gives the engine, so that the plain
+    Pulumi CLI (`pulumi preview`, `up`, `refresh`) works on the sandbox's stacks: eval "$(... sandbox env)"."""
+    env = environment(info)
+    path = env.pop("PATH").removesuffix(os.environ.get("PATH", "")).rstrip(os.pathsep)
+    env |= {"PULUMI_BACKEND_URL": local_backend_url(state_dir(root)), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+    lines.append(f'export PATH={shlex.quote(path)}"{os.pathsep}$PATH"')
+    return "\n".join(
+        [
+            "# The sandbox's backend, endpoints and credentials for the Pulumi CLI. Use:",
+            '#   eval "$(mailbox-iac sandbox env)" && source .venv/bin/activate && pulumi stack select demo',
+            *lines,
+            "",
+        ]
+    )
 
 
 def _write_plugin(bin_dir: Path) -> None:

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from mailbox_iac.dns.spf import check_term
+from mailbox_iac.dns.spf import SPF_TERM_PATTERN, check_term
 from mailbox_iac.spec import names
 
-Hostname = Annotated[str, AfterValidator(names.check_hostname)]
-LocalPart = Annotated[str, AfterValidator(names.check_local_part)]
-Address = Annotated[str, AfterValidator(names.check_address)]
-DisplayName = Annotated[str, AfterValidator(names.check_display_name)]
-SpfTerm = Annotated[str, AfterValidator(check_term)]
-ServerName = Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "server name"))]
+
+def _pattern(pattern: str) -> WithJsonSchema:
+    """What the schema says of a string the loader checks with a function (see names.py)."""
+    return WithJsonSchema({"type": "string", "pattern": pattern})
+
+
+Hostname = Annotated[str, AfterValidator(names.check_hostname), _pattern(names.HOSTNAME_PATTERN)]
+LocalPart = Annotated[str, AfterValidator(names.check_local_part), _pattern(names.LOCAL_PART_PATTERN)]
+Address = Annotated[str, AfterValidator(names.check_address), _pattern(names.ADDRESS_PATTERN)]
+DisplayName = Annotated[str, AfterValidator(names.check_display_name), _pattern(names.DISPLAY_NAME_PATTERN)]
+SpfTerm = Annotated[str, AfterValidator(check_term), _pattern(SPF_TERM_PATTERN)]
+ServerName = Annotated[
+    str, AfterValidator(lambda v: names.check_identifier(v, "server name")), _pattern(names.IDENTIFIER_PATTERN)
+]
 
 DAILY_LIMIT_MAX = 500
 BillingCycle = Literal["hourly", "monthly", "quarterly", "semiannually", "annually", "biennially", "triennially"]
@@ -29,7 +37,9 @@ class Strict(BaseModel):
 
 
 class Dkim(Strict):
-    selector: Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "DKIM selector"))] = Field(
+    selector: Annotated[
+        str, AfterValidator(lambda v: names.check_identifier(v, "DKIM selector")), _pattern(names.IDENTIFIER_PATTERN)
+    ] = Field(
         "mail", description="DKIM selector; a new selector creates a new key, the old one stays published until removed"
     )
     key_size: Literal[2048, 3072, 4096] = Field(2048, description="RSA key size in bits (>= 2048, RFC 8301)")
@@ -104,7 +114,9 @@ class Domain(DomainSettings):
     no_mail: list[str] = Field(
         default_factory=list, description="names under the domain that must never send or receive mail (null MX)"
     )
-    mailboxes: list[Annotated[Mailbox, BeforeValidator(_mailbox_shorthand)]] = Field(default_factory=list)
+    mailboxes: list[
+        Annotated[Mailbox, BeforeValidator(_mailbox_shorthand, json_schema_input_type=LocalPart | Mailbox)]
+    ] = Field(default_factory=list, description="mailboxes: a local part alone, or a mapping with `local`")
 
 
 class ServerSettings(Strict):
@@ -130,7 +142,9 @@ class TenantSpec(Strict):
     """One tenant's desired mailboxes (`specs/<tenant>.yaml`)."""
 
     version: Literal[1] = 1
-    tenant: Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "tenant id"))]
+    tenant: Annotated[
+        str, AfterValidator(lambda v: names.check_identifier(v, "tenant id")), _pattern(names.IDENTIFIER_PATTERN)
+    ]
     defaults: Defaults = Defaults()
     servers: dict[ServerName, Server]
     domains: list[Domain]

@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import re
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # RFC 5321 dot-atom restricted to letters, digits and . _ - : no '+' (Postfix's recipient delimiter),
 # no '/' (maildir paths), no quotes, '$', '|' or other characters that mean something to a shell or map.
-_LOCAL = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
-_IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_LOCAL = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+_IDENT = re.compile(r"[a-z][a-z0-9-]{0,39}")
+
+# The same rules as JSON Schema patterns (schema/tenant.schema.json, for editors). They must mean the same in
+# ECMA-262 and Python's `re.search` (what validators use), where `$` also matches before a final newline:
+# hence END. tests/core/test_schema.py checks each pattern against its function on generated strings.
+END = r"(?![\s\S])"
+_LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME_PATTERN = rf"^(?=[\s\S]{{1,253}}{END})(?:{_LABEL_RE}\.)+(?![0-9]+{END}){_LABEL_RE}{END}"
+LOCAL_PART_PATTERN = rf"^(?=[\s\S]{{1,64}}{END})[a-z0-9_-]+(?:\.[a-z0-9_-]+)*{END}"
+IDENTIFIER_PATTERN = rf"^[a-z][a-z0-9-]{{0,39}}{END}"
+_TOKEN = rf"(?:{_LABEL_RE}|\{{domain\}})"
+ADDRESS_PATTERN = (
+    rf"^(?=[^@]{{1,64}}@)[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?=[\s\S]{{1,253}}{END})"
+    rf"(?:(?:{_TOKEN}\.)+(?![0-9]+{END}){_TOKEN}|\{{domain\}}){END}"
+)
+DISPLAY_NAME_PATTERN = rf"^[^\x00-\x1f\x7f]{{0,128}}{END}"
 
 
 def _printable(value: str) -> str:
@@ -35,7 +50,7 @@ def check_hostname(value: str) -> str:
     if len(value) > 253 or len(labels) < 2:
         raise ValueError(f"{value!r} is not a fully qualified hostname")
     for label in labels:
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise ValueError(f"hostname {value!r} has an invalid label {label!r}")
     if labels[-1].isdigit():
         raise ValueError(f"hostname {value!r} has a numeric top-level label")
@@ -43,7 +58,7 @@ def check_hostname(value: str) -> str:
 
 
 def check_local_part(value: str) -> str:
-    if len(value) > 64 or not _LOCAL.match(value):
+    if len(value) > 64 or not _LOCAL.fullmatch(value):
         raise ValueError(
             f"local part '{_printable(value)}' is not allowed: use lower-case letters, digits and . _ - "
             "(dot-atom, no leading, trailing or double dots, at most 64 characters)"
@@ -57,12 +72,14 @@ def check_address(value: str) -> str:
     if not at:
         raise ValueError(f"'{_printable(value)}' is not an email address")
     check_local_part(local.replace("+", "-"))
-    check_hostname(domain.replace("{domain}", "example.com"))
+    check_hostname(domain.replace("{domain}", "a.domain"))  # a stand-in of the same length
+    if not re.search(ADDRESS_PATTERN, value):
+        raise ValueError(f"'{_printable(value)}': {{domain}} must stand for whole labels, e.g. reports@{{domain}}")
     return value
 
 
 def check_identifier(value: str, what: str) -> str:
-    if not _IDENT.match(value):
+    if not _IDENT.fullmatch(value):
         raise ValueError(
             f"{what} '{_printable(value)}' must start with a letter and contain only a-z, 0-9 and '-' (max 40)"
         )

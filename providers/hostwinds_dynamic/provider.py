@@ -28,7 +28,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.runtime import rpc
 
 from hostwinds_dynamic.client import (
     HostwindsClient,
@@ -36,6 +35,7 @@ from hostwinds_dynamic.client import (
     HostwindsInputError,
     HostwindsTransientError,
 )
+from mailbox_iac.unknown import has_unknown, is_unknown
 
 DEFAULT_ENDPOINT = "https://clients.hostwinds.com/cloud/api.php"
 REPLACE_KEYS = ("location_id", "template", "rid")  # a different image, place or plan is a new server
@@ -45,10 +45,6 @@ BILLING_CYCLES = ("monthly", "quarterly", "semiannually", "annually", "bienniall
 
 class HostwindsBuildError(Exception):
     pass
-
-
-def _unknown(value: Any) -> bool:
-    return bool(value == rpc.UNKNOWN)
 
 
 class _Configured(ResourceProvider):
@@ -93,7 +89,7 @@ def _failures(news: dict[str, Any], spec: dict[str, type]) -> list[CheckFailure]
     news = _ints(news, *(k for k, kind in spec.items() if kind is int))
     for key, kind in spec.items():
         value = news.get(key)
-        if _unknown(value):
+        if has_unknown(value):
             continue
         if value is None or value == "":
             failures.append(CheckFailure(key, f"{key} is required"))
@@ -120,10 +116,10 @@ class InstanceProvider(_Configured):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = _failures(news, {"location_id": int, "template": str, "rid": int, "srvrname": str})
         keys = news.get("ssh_keys") or []
-        if not _unknown(keys) and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+        if not has_unknown(keys) and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
             failures.append(CheckFailure("ssh_keys", "ssh_keys must be a list of Hostwinds SSH key names"))
         cycle = news.get("billing_cycle") or "monthly"
-        if not _unknown(cycle) and cycle not in BILLING_CYCLES:
+        if not is_unknown(cycle) and cycle not in BILLING_CYCLES:
             failures.append(CheckFailure("billing_cycle", f"billing_cycle must be one of {', '.join(BILLING_CYCLES)}"))
         name = news.get("srvrname")
         if isinstance(name, str) and (len(name) > 64 or any(not (c.isalnum() or c in "-_.") for c in name)):
@@ -132,7 +128,9 @@ class InstanceProvider(_Configured):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         olds, news = _ints(olds, "location_id", "rid"), _ints(news, "location_id", "rid")
-        changed = [k for k in REPLACE_KEYS + UPDATE_KEYS if k in news and (_unknown(news[k]) or olds.get(k) != news[k])]
+        changed = [
+            k for k in REPLACE_KEYS + UPDATE_KEYS if k in news and (has_unknown(news[k]) or olds.get(k) != news[k])
+        ]
         replaces = [k for k in changed if k in REPLACE_KEYS]
         if replaces and not news.get("allow_replace"):
             raise HostwindsBuildError(
@@ -294,7 +292,7 @@ class ReverseDnsProvider(_Configured):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         olds, news = _ints(olds, "serviceid"), _ints(news, "serviceid")
-        changed = [k for k in ("serviceid", "ip", "hostname") if _unknown(news.get(k)) or olds.get(k) != news.get(k)]
+        changed = [k for k in ("serviceid", "ip", "hostname") if has_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=[k for k in changed if k != "hostname"])
 
     def _set(self, props: dict[str, Any]) -> dict[str, Any]:

@@ -108,3 +108,49 @@ def test_help_explains_commands() -> None:
 def test_default_path_is_specs(tmp_path: Path) -> None:
     shutil.copytree(REPO / "specs", tmp_path / "specs")
     assert run("validate", cwd=tmp_path).returncode == 0
+
+
+def test_usage_errors_exit_1_never_2() -> None:
+    for args in (["up", "--no-such-option"], ["verify"], ["nonsense"], ["plan"]):
+        result = run(*args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert "Usage" in result.stderr or "Error" in result.stderr
+
+
+def test_version_and_short_options() -> None:
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("mailbox-iac ")
+    short = run("up", "-h")
+    assert short.returncode == 0 and "-s" in short.stdout and "--stack" in short.stdout
+
+
+def test_a_stack_without_a_spec_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    result = run("up", "-s", "demoo", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "stack 'demoo' has no tenant spec: specs/demoo.yaml does not exist" in result.stderr
+    assert "acme, demo, globex" in result.stderr
+    assert not (tmp_path / "stacks" / "Pulumi.demoo.yaml").exists() and not (tmp_path / ".state").exists()
+
+
+def test_commands_find_the_project_from_a_subdirectory(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    assert run("validate", cwd=tmp_path / "specs").stdout.startswith("3 spec(s) valid")
+    assert run("matrix", cwd=tmp_path / "specs").stdout.count('"tenant"') == 3
+    result = run("verify", "-s", "nobody", cwd=tmp_path / "specs")
+    assert result.returncode == 1 and "has no tenant spec" in result.stderr
+    assert not (tmp_path / "specs" / "Pulumi.yaml").exists() and not (tmp_path / "specs" / ".state").exists()
+
+
+def test_outside_a_project_commands_say_where_to_run(tmp_path: Path) -> None:
+    result = run("up", "-s", "demo", cwd=tmp_path)
+    assert result.returncode == 1 and "no Pulumi.yaml" in result.stderr
+
+
+def test_matrix_on_a_new_branch_fails_cleanly(tmp_path: Path) -> None:
+    result = run("matrix", "--changed-since", "0" * 40)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "git diff" in result.stderr
