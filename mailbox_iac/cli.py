@@ -303,12 +303,18 @@ def preview(
 def matrix(
     changed_since: Annotated[str | None, typer.Option(help="Only tenants affected since this git ref")] = None,
 ) -> None:
-    """Print a GitHub Actions job matrix, one job per tenant stack (all, or those a change affects)."""
+    """Print a GitHub Actions job matrix, one job per tenant stack (all, or those a change affects).
+
+    A ref of zeros (GitHub's `before` of a push that created the branch) has nothing to compare with:
+    every tenant is in the matrix.
+    """
     from mailbox_iac.ops import preview as previewing
     from mailbox_iac.ops.scaleout import github_matrix
 
     tenants = _tenants("all")
-    if changed_since:
+    if changed_since and set(changed_since) == {"0"}:
+        typer.echo(f"{changed_since}: no previous commit (a new branch): every tenant", err=True)
+    elif changed_since:
         try:
             files = previewing.changed_files(changed_since, _root())
         except ValueError as exc:

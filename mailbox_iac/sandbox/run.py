@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mailbox_iac import keys
 from mailbox_iac.project import local_backend_url
 from mailbox_iac.sandbox import acme as sandbox_acme
 from mailbox_iac.sandbox import vps as vps_mod
@@ -39,6 +40,7 @@ HOSTWINDS_KEY = "sandbox-hostwinds-key"
 # The sandbox holds nothing real.
 CLOUDFLARE_TOKEN = "sandbox-cloudflare-token-0000000000"  # noqa: S105  # nosec B105
 PASSPHRASE = "mailbox-iac-sandbox"  # noqa: S105  # nosec B105
+OPERATOR_KEY = "mailbox-iac"  # the name of the operators' SSH key at Hostwinds in the example specs
 
 
 def state_dir(root: Path) -> Path:
@@ -99,6 +101,16 @@ def shell_environment(root: Path, info: dict[str, Any]) -> str:
     )
 
 
+def _operator_key(base: Path) -> str:
+    """The team's own key that the example specs name (`ssh_keys: [mailbox-iac]`), registered at the
+    sandbox's Hostwinds like an operator would at the real one: `ssh -i .state/sandbox/operator_key root@IP`."""
+    private, public = keys.ssh_key(f"{OPERATOR_KEY}-sandbox-operator")
+    path = base / "operator_key"
+    path.touch(mode=0o600)
+    path.write_text(private)
+    return public
+
+
 def _write_plugin(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     plugin = bin_dir / "pulumi-resource-cloudflare"
@@ -132,6 +144,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     hw = HostwindsEmulator(
         HOSTWINDS_KEY, build_seconds=build_seconds, ip_pool=str(NETWORK), on_active=boot, on_terminate=halt
     )
+    hw.ssh_keys[OPERATOR_KEY] = _operator_key(base)
     cf = CloudflareEmulator(CLOUDFLARE_TOKEN, zones, nameservers=("ns1.sandbox.test", "ns2.sandbox.test"))
 
     def lookup(name: str, rdtype: str) -> tuple[int, list[tuple[str, int]]]:

@@ -151,6 +151,13 @@ def test_outside_a_project_commands_say_where_to_run(tmp_path: Path) -> None:
     assert result.returncode == 1 and "no Pulumi.yaml" in result.stderr
 
 
-def test_matrix_on_a_new_branch_fails_cleanly(tmp_path: Path) -> None:
+def test_matrix_on_a_new_branch_takes_every_tenant() -> None:
     result = run("matrix", "--changed-since", "0" * 40)
+    assert result.returncode == 0 and json.loads(result.stdout)["include"] == [
+        {"tenant": t} for t in ("acme", "demo", "globex")
+    ]
+
+
+def test_matrix_against_an_unknown_ref_fails_cleanly() -> None:
+    result = run("matrix", "--changed-since", "no-such-ref")
     assert result.returncode == 1 and "Traceback" not in result.stderr and "git diff" in result.stderr

@@ -23,6 +23,7 @@ from tests.conftest import REPO
 from tests.e2e.test_many import tenant_files
 from tests.e2e.test_preview import git
 
+EXAMPLES = ("acme", "globex")
 EXTRA_ZONE = "cli2-mail.example"  # the new domain of the edited spec, on a new server
 
 
@@ -71,6 +72,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     (root / "specs").mkdir()
     (root / "stacks").mkdir()
     zones = [tenant_files(root, "cli"), EXTRA_ZONE, "fresh-mail.example"]
+    for example in EXAMPLES:  # as committed: their stack files hold no credentials to override the sandbox's
+        shutil.copy(REPO / "specs" / f"{example}.yaml", root / "specs")
+        shutil.copy(REPO / "stacks" / f"Pulumi.{example}.yaml", root / "stacks")
+        zones += yaml.safe_load((REPO / "stacks" / f"Pulumi.{example}.yaml").read_text())["config"][
+            "mailbox-iac:allowedZones"
+        ]
     config_path = root / "stacks" / "Pulumi.cli.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["config"]["mailbox-iac:allowedZones"].append(EXTRA_ZONE)
@@ -162,6 +169,16 @@ def test_a_change_made_by_mailbox_iac_is_no_change_for_the_plain_cli(project: Pr
     outputs = json.loads(project.sh("pulumi stack output --stack cli --json").stdout)
     assert "dee@cli-mail.example" in outputs["mailboxes"]
     assert outputs["mailbox_passwords"] == "[secret]"
+
+
+def test_the_example_stacks_work_on_the_sandbox_as_committed(project: Project) -> None:
+    up = project.mbx("up", "-s", "acme", "--sandbox")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr
+    verify = project.mbx("verify", "-s", "acme", "--sandbox")
+    assert verify.returncode == 0 and verify.stdout.count(" ready ") == 5, verify.stdout + verify.stderr
+    project.sh("pulumi stack init globex")
+    preview = project.sh("pulumi preview --stack globex")
+    assert "to create" in preview.stdout
 
 
 def test_destroy_with_the_plain_cli_and_no_secret_in_its_output(project: Project) -> None:

@@ -1,0 +1,62 @@
+"""The GitHub workflows as written: one pinned Pulumi CLI everywhere (the version bootstrap builds), one
+setup, a checks workflow on every push and PR, a drift issue that is labelled and closed again."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOWS = {p.stem: yaml.safe_load(p.read_text()) for p in (REPO / ".github/workflows").glob("*.yml")}
+SETUP = yaml.safe_load((REPO / ".github/actions/setup/action.yml").read_text())
+
+
+def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_one_pinned_cli_for_bootstrap_the_go_build_and_the_workflows() -> None:
+    version = (REPO / ".pulumi-version").read_text().strip()
+    assert f"github.com/pulumi/pulumi/pkg/v3 v{version}" in (REPO / "scripts/pulumi-build/go.mod").read_text()
+    [pulumi] = [s for s in SETUP["runs"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert pulumi["with"] == {"pulumi-version-file": ".pulumi-version"}
+    for name, workflow in WORKFLOWS.items():
+        uses = [s.get("uses", "") for s in steps(workflow)]
+        assert not any(u.startswith("pulumi/actions@") for u in uses), f"{name}: install through the setup action"
+
+
+def test_every_workflow_that_runs_the_engine_uses_the_setup_with_a_pip_cache() -> None:
+    [python] = [s for s in SETUP["runs"]["steps"] if s.get("uses", "").startswith("actions/setup-python@")]
+    assert python["with"]["cache"] == "pip"
+    for name in ("checks", "deploy", "drift", "pr"):
+        assert "./.github/actions/setup" in [s.get("uses") for s in steps(WORKFLOWS[name])], name
+
+
+def test_checks_run_lint_types_audit_and_tests_on_every_push_and_pr() -> None:
+    checks = WORKFLOWS["checks"]
+    assert set(checks[True]) == {"push", "pull_request"}  # YAML 1.1 reads the key `on` as True
+    commands = " ".join(s.get("run", "") for s in steps(checks))
+    for tool in ("ruff check", "ruff format --check", "mypy", "scripts/audit", 'pytest -m "not sandbox"'):
+        assert tool in commands
+
+
+def test_drift_issue_label_is_created_and_the_issue_closed_when_clear() -> None:
+    runs = [s.get("run", "") for s in steps(WORKFLOWS["drift"])]
+    assert any("gh label create drift" in r and "--force" in r for r in runs)
+    closing = next(s for s in steps(WORKFLOWS["drift"]) if "gh issue close" in s.get("run", ""))
+    assert closing["if"] == "steps.drift.outputs.exit_code == '0'"
+
+
+def test_the_deploy_matrix_passes_the_before_ref_through_the_environment() -> None:
+    matrix = next(s for s in steps(WORKFLOWS["deploy"]) if s.get("id") == "matrix")
+    assert "${{" not in matrix["run"] and re.search(r"--changed-since \"\$BEFORE\"", matrix["run"])
+
+
+def test_pr_paths_include_the_program_pulumi_runs() -> None:
+    paths = WORKFLOWS["pr"][True]["pull_request"]["paths"]
+    assert {"__main__.py", ".pulumi-version", "Pulumi.yaml"} <= set(paths)
+    assert Path(REPO / "__main__.py").exists()
