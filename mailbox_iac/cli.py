@@ -50,22 +50,9 @@ def _options(
     """Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi."""
 
 
-def _root() -> Path:
-    """The checkout (the directory with Pulumi.yaml) from here or any directory above."""
-    try:
-        return project.find_root()
-    except project.NoProject as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from None
-
-
 def _tenant_stack(root: Path, stack: str) -> str:
-    """`stack` if it names a tenant with a spec; otherwise exit 1 before anything is created."""
-    try:
-        project.tenant_spec(root, stack)
-    except project.NoTenant as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from None
+    """`stack` if it names a tenant with a spec (else `NoTenant`: exit 1 before anything is created)."""
+    project.tenant_spec(root, stack)
     return stack
 
 
@@ -141,7 +128,7 @@ def _default_specs() -> Path:
 def _engine(sandbox: bool) -> Engine:
     from mailbox_iac.sandbox import run as sandbox_run
 
-    root = _root()
+    root = project.find_root()
     if not sandbox:
         return Engine.for_project(root)
     info = sandbox_run.read_info(root)
@@ -154,7 +141,7 @@ def _engine(sandbox: bool) -> Engine:
 
 def _tenants(selection: str) -> list[str]:
     """`all` = every stack in stacks/ that has a spec; otherwise a comma-separated list, each checked."""
-    root = _root()
+    root = project.find_root()
     if selection != "all":
         return [_tenant_stack(root, t.strip()) for t in selection.split(",") if t.strip()]
     return project.tenant_stacks(root)
@@ -184,7 +171,7 @@ def up(
         typer.echo("give either --stack NAME or --tenants all|a,b,...", err=True)
         raise typer.Exit(code=1)
     if stack is not None:
-        _tenant_stack(_root(), stack)
+        _tenant_stack(project.find_root(), stack)
     engine = _engine(sandbox)
     if tenants is not None:
         from mailbox_iac.ops import many
@@ -275,7 +262,7 @@ def preview(
     """
     from mailbox_iac.ops import preview as previewing
 
-    root = _root()
+    root = project.find_root()
     output_dir = output_dir or root / ".state/preview"
     try:
         files = previewing.changed_files(changed_since, root)
@@ -316,7 +303,7 @@ def matrix(
         typer.echo(f"{changed_since}: no previous commit (a new branch): every tenant", err=True)
     elif changed_since:
         try:
-            files = previewing.changed_files(changed_since, _root())
+            files = previewing.changed_files(changed_since, project.find_root())
         except ValueError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(code=1) from None
@@ -427,6 +414,9 @@ def main() -> None:
         code = app(standalone_mode=False)
     except typer.Abort:
         typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except (project.NoProject, project.NoTenant) as exc:  # run outside a checkout, or a stack with no spec
+        typer.echo(str(exc), err=True)
         sys.exit(1)
     except Exception as exc:
         show = getattr(exc, "show", None)  # click's UsageError and ClickException (typer may vendor click)

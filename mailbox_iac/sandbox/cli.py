@@ -65,14 +65,6 @@ def hostwinds(
         dns.close()
 
 
-def _root() -> Path:
-    try:
-        return project.find_root()
-    except project.NoProject as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from None
-
-
 def _zones(root: Path, extra: list[str] | None) -> list[str]:
     """Every zone the specs in specs/ use, plus any given: the sandbox's Cloudflare account."""
     from mailbox_iac.spec.errors import SpecInvalid
@@ -94,7 +86,7 @@ def serve(
     build_seconds: Annotated[float, typer.Option(help="How long a Hostwinds build takes")] = 1.0,
 ) -> None:
     """Run the whole sandbox in the foreground (what `sandbox up` starts in the background)."""
-    root = _root()
+    root = project.find_root()
     run.serve(root, _zones(root, zone), build_seconds)
 
 
@@ -110,7 +102,7 @@ def up(
     if os.geteuid() != 0:
         typer.echo("the sandbox needs root: it creates network namespaces for its VPS hosts", err=True)
         raise typer.Exit(code=1)
-    root = _root()
+    root = project.find_root()
     info = run.up(root, _zones(root, zone), build_seconds)
     typer.echo(
         f"sandbox running (pid {info['pid']})\n  Hostwinds API:  {info['hostwinds_url']}\n"
@@ -122,7 +114,7 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the sandbox and remove every namespace, process and file it created."""
-    run.down(_root())
+    run.down(project.find_root())
     typer.echo("sandbox stopped and removed")
 
 
@@ -131,7 +123,7 @@ def status() -> None:
     """Show whether the sandbox runs, its endpoints, and its servers and zones. Exit 1 when not running."""
     import httpx
 
-    info = run.read_info(_root())
+    info = run.read_info(project.find_root())
     if not info:
         typer.echo("sandbox not running (start it with `mailbox-iac sandbox up`)")
         raise typer.Exit(code=1)
@@ -154,7 +146,7 @@ def env() -> None:
 
     Exit 1 when the sandbox is not running.
     """
-    root = _root()
+    root = project.find_root()
     info = run.read_info(root)
     if not info:
         typer.echo("the sandbox is not running: start it with `mailbox-iac sandbox up`", err=True)
