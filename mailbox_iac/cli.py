@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mailbox_iac import project
+from mailbox_iac import failures, project
 from mailbox_iac.engine import Engine, EngineMissing
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
@@ -117,6 +117,14 @@ def plan(
     typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
 
 
+def _failed(what: str, exc: Exception, next_step: str) -> None:
+    """An engine failure as a person reads it: what failed, the engine's diagnostic lines, what to do next."""
+    typer.echo(what, err=True)
+    for line in failures.diagnostics(str(exc)) or [f"{type(exc).__name__}: {exc}"]:
+        typer.echo(f"  {line}", err=True)
+    typer.echo(f"next: {next_step}", err=True)
+
+
 def _default_specs() -> Path:
     """specs/ of the checkout around the working directory (or ./specs outside one)."""
     try:
@@ -191,7 +199,7 @@ def up(
             on_output=typer.echo, show_secrets=False, refresh=refresh, color="never"
         )
     except (CommandError, EngineMissing) as exc:
-        typer.echo(f"up of stack {stack!r} failed: {str(exc).strip().splitlines()[-1]}", err=True)
+        _failed(f"up of stack {stack!r} failed:", exc, f"fix what is named above, then run `mailbox-iac up -s {stack}`")
         raise typer.Exit(code=1) from None
     mailboxes = result.outputs.get("mailboxes")
     if mailboxes:
@@ -223,10 +231,15 @@ def verify(
         results = readiness.verify(
             state, outputs["mailbox_passwords"], env.get("MAILBOX_IAC_DNS_RESOLVER"), env.get("MAILBOX_IAC_TLS_ROOTS")
         )
-    except (CommandError, EngineMissing, KeyError, SpecInvalid) as exc:
+    except KeyError as exc:
         typer.echo(
-            f"cannot verify stack {stack!r}: {str(exc).strip().splitlines()[-1] if str(exc) else exc!r}", err=True
+            f"cannot verify stack {stack!r}: it has no {exc.args[0]!r} output yet, so its first `up` never finished."
+            f" Run `mailbox-iac up -s {stack}`{' --sandbox' if sandbox else ''}: it resumes where that run stopped.",
+            err=True,
         )
+        raise typer.Exit(code=1) from None
+    except (CommandError, EngineMissing, SpecInvalid) as exc:
+        _failed(f"cannot verify stack {stack!r}:", exc, f"check that stack {stack!r} exists: `pulumi stack ls`")
         raise typer.Exit(code=1) from None
     ready = {a: all(c.ok for c in checks) for a, checks in results.items()}
     if fmt is Format.json:
@@ -366,7 +379,7 @@ def drift(
             state, _ = deployed_state(stack, engine.project_dir)
             findings += drifting.dns_findings(state, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores)
         except Exception as exc:
-            errors.append(f"{tenant}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+            errors.append(f"{tenant}: {'; '.join(failures.diagnostics(str(exc), limit=3)) or type(exc).__name__}")
     typer.echo(
         drifting.as_json(findings) if fmt is DriftFormat.json else drifting.as_markdown(findings, names), nl=False
     )
@@ -391,7 +404,7 @@ def export(
     try:
         outputs = _engine(sandbox).existing(stack).outputs()
     except (CommandError, EngineMissing) as exc:
-        typer.echo(f"cannot read stack {stack!r}: {str(exc).strip().splitlines()[-1]}", err=True)
+        _failed(f"cannot read stack {stack!r}:", exc, f"check that stack {stack!r} exists: `pulumi stack ls`")
         raise typer.Exit(code=1) from None
     if "mailboxes" not in outputs:
         typer.echo(f"stack {stack!r} has no mailboxes yet: run `pulumi up` for it first", err=True)

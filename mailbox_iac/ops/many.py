@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mailbox_iac import failures
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
 
@@ -116,12 +117,7 @@ def run_many(
 
 def _summary(message: str) -> str:
     """The most useful line of a failed run: the error, not the whole engine transcript."""
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    for marker in ("error:", "Error:", "Exception:"):
-        for line in reversed(lines):
-            if marker in line:
-                return line[:300]
-    return (lines[-1] if lines else "failed")[:300]
+    return " / ".join(failures.diagnostics(message, limit=3))[:300] or "failed"
 
 
 def progress_line(runs: list[TenantRun]) -> str:
