@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mailbox_iac import failures, project
+from mailbox_iac import adopt, cloudflare_api, failures, lifetime, project, recovery
 from mailbox_iac.engine import Engine, EngineMissing
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
@@ -162,6 +162,9 @@ def up(
     parallel: Annotated[int, typer.Option(help="With --tenants: how many stacks run at once")] = 10,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against the local sandbox's emulators")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Refresh state from the real world first")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run holds the stack, wait for it instead of exiting 1")
+    ] = False,
 ) -> None:
     """Converge tenants: `pulumi up --yes` of their stacks.
 
@@ -173,7 +176,7 @@ def up(
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter
-    from mailbox_iac.program import main as tenant_program
+    from mailbox_iac.ops import up as converging
 
     if (stack is None) == (tenants is None):
         typer.echo("give either --stack NAME or --tenants all|a,b,...", err=True)
@@ -195,9 +198,12 @@ def up(
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
-        result = engine.stack(stack or "", lambda: tenant_program(engine.project_dir)).up(
-            on_output=typer.echo, show_secrets=False, refresh=refresh, color="never"
+        result = converging.up(
+            engine, stack or "", lambda line: typer.echo(line, err=True), typer.echo, refresh=refresh, wait=wait
         )
+    except (recovery.StackLocked, adopt.AdoptionConflict, cloudflare_api.CloudflareError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
     except (CommandError, EngineMissing) as exc:
         _failed(f"up of stack {stack!r} failed:", exc, f"fix what is named above, then run `mailbox-iac up -s {stack}`")
         raise typer.Exit(code=1) from None
@@ -371,7 +377,7 @@ def drift(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
-    cloudflare = drifting.cloudflare_client(env)
+    cloudflare = cloudflare_api.client(env)
     for tenant in names:
         try:
             stack = engine.existing(tenant)
@@ -423,6 +429,7 @@ def schema() -> None:
 def main() -> None:
     """Run the command. Usage errors (unknown option, missing argument) exit 1 like every other error:
     exit 2 always means "changes or problems found"."""
+    lifetime.end_children_on_sigterm()
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

@@ -20,7 +20,7 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.dynamic import dynamic
 
-from mailbox_iac import project
+from mailbox_iac import project, recovery
 
 PROJECT = "mailbox-iac"
 _SDK_SERIALIZE_PROVIDER = dynamic.serialize_provider
@@ -138,6 +138,25 @@ class Engine:
         if values:
             stack.set_all_config(values)
         return stack
+
+    @property
+    def lock_dir(self) -> Path:
+        """Where runs of this checkout hold their stacks (`recovery.exclusive`)."""
+        return self.project_dir / ".state" / "locks"
+
+    def recover(self, stack: auto.Stack, say: Callable[[str], None]) -> None:
+        """Undo what a killed run left behind before the next `up`: stale engine locks and pending
+        operations (see recovery.py). Call it while holding `recovery.exclusive` for the stack."""
+        recovery.break_stale_locks(self.backend_url, PROJECT, stack.name, say)
+        deployment = stack.export_stack()
+        cleaned, pending = recovery.without_pending(deployment.deployment or {})
+        if pending:
+            stack.import_stack(auto.Deployment(version=deployment.version, deployment=cleaned))
+            say(
+                f"stack {stack.name!r}: a run that was interrupted left {len(pending)} operation(s) unfinished "
+                f"({', '.join(pending[:4])}{', ...' if len(pending) > 4 else ''}); this run does them again, "
+                "finding what they had already made"
+            )
 
     def existing(self, name: str) -> auto.Stack:
         """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""

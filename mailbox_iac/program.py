@@ -9,6 +9,9 @@ Graph (each arrow a real dependency, so independent work runs in parallel):
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from pulumi import automation as auto
 from hostwinds_dynamic.provider import InstanceProvider
 from hostwinds_dynamic.resources import Instance, ReverseDns
 from hostwinds_dynamic.resources import SshKey as HostwindsSshKey
+from mailbox_iac import adopt, cloudflare_api, project
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
 from mailbox_iac.guards import ChangeBudget
@@ -50,6 +54,7 @@ class Settings:
     hostwinds_poll_seconds: float = 10.0
     acme_directory: str = ""  # empty: the provider's default (MAILBOX_IAC_ACME_DIRECTORY, else Let's Encrypt)
     acme_email: str = ""
+    adopt_records: dict[str, str] = field(default_factory=dict)  # record key -> import id (adopt.py)
 
     @classmethod
     def from_config(cls, project_dir: Path) -> Settings:
@@ -165,8 +170,12 @@ def declare(state: DesiredState, settings: Settings) -> None:
             content=_record_content(r, servers, dkim),
             ttl=r.ttl,
             priority=r.priority,
-            comment=f"managed by mailbox-iac ({tenant})",
-            opts=after_budget,
+            comment=adopt.comment(tenant),
+            opts=pulumi.ResourceOptions(
+                depends_on=[budget],
+                import_=settings.adopt_records.get(r.key),
+                ignore_changes=adopt.IGNORED_WHILE_ADOPTING if r.key in settings.adopt_records else None,
+            ),
         )
 
     hosts: dict[str, MailHost] = {}
@@ -283,20 +292,50 @@ def mailbox_output(m: MailboxPlan) -> dict[str, Any]:
     }
 
 
+def facts_from(outputs: dict[str, Any]) -> Facts:
+    """The facts a stack's outputs hold (server IPs, DKIM keys); a key missing is a fact not known yet."""
+    return Facts(
+        server_ips={name: server["ip"] for name, server in outputs["servers"].items() if server.get("ip")},
+        dkim_public_keys={(k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].items()},
+    )
+
+
 def deployed_state(stack: auto.Stack, project_dir: Path) -> tuple[DesiredState, dict[str, Any]]:
-    """The desired state of a deployed stack, with the facts its outputs hold (server IPs, DKIM keys),
-    and those outputs' values: what `verify` and `drift` compare the world with."""
+    """The desired state of a deployed stack, with the facts its outputs hold, and those outputs' values:
+    what `verify` and `drift` compare the world with. KeyError: the stack has no such outputs yet."""
     outputs = {k: v.value for k, v in stack.outputs().items()}
     config = stack.get_all_config()
     spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{stack.name}.yaml"
-    facts = Facts(
-        server_ips={name: server["ip"] for name, server in outputs["servers"].items()},
-        dkim_public_keys={(k.split("/", 1)[0], k.split("/", 1)[1]): v for k, v in outputs["dkim_public_keys"].items()},
-    )
-    return plan(load_file(project_dir / spec).tenant, facts), outputs
+    return plan(load_file(project_dir / spec).tenant, facts_from(outputs)), outputs
 
 
-def main(project_dir: Path | None = None) -> None:
-    """The inline program; `project_dir` (default: the working directory) is where Pulumi.yaml and specs/ are."""
+def adopt_before_up(
+    stack: auto.Stack, project_dir: Path, env: Mapping[str, str], say: Callable[[str], None]
+) -> dict[str, str]:
+    """The records to adopt in this `up` (adopt.py), from the spec, the last outputs and the zones. The
+    Cloudflare token and endpoint: the stack's `cloudflare:apiToken` / `cloudflare:baseUrl`, else `env`."""
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    known = facts_from(outputs) if {"servers", "dkim_public_keys"} <= set(outputs) else Facts()
+    state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known)
+    config = {k: v.value for k, v in stack.get_all_config().items()}
+    allowed = set(json.loads(config.get("mailbox-iac:allowedZones") or "[]"))
+    planned = [r for r in state.dns_records if r.zone in allowed]  # never a zone the stack may not manage
+    credentials = {
+        "CLOUDFLARE_API_TOKEN": config.get("cloudflare:apiToken") or env.get("CLOUDFLARE_API_TOKEN", ""),
+        "CLOUDFLARE_BASE_URL": config.get("cloudflare:baseUrl") or env.get("CLOUDFLARE_BASE_URL", ""),
+    }
+    api = cloudflare_api.client({k: v for k, v in credentials.items() if v})
+    try:
+        return adopt.prepare(state.tenant, planned, stack.export_stack().deployment or {}, api, say)
+    finally:
+        if api is not None:
+            api.close()
+
+
+def main(project_dir: Path | None = None, adopt_records: dict[str, str] | None = None) -> None:
+    """The program; `project_dir` (default: the working directory) is where Pulumi.yaml and specs/ are;
+    `adopt_records` are the imports `adopt_before_up` found (mailbox-iac up)."""
     settings = Settings.from_config(project_dir or Path.cwd())
+    if adopt_records:
+        settings = dataclasses.replace(settings, adopt_records=dict(adopt_records))
     declare(desired_state(settings), settings)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import yaml
 from pulumi import automation as auto
 
+from mailbox_iac import cloudflare_api
 from mailbox_iac.dns import txt
 from mailbox_iac.plan.model import DesiredState
 from mailbox_iac.readiness import dns_checks, expected, resolver_for
@@ -115,7 +114,7 @@ def dns_findings(
         if cloudflare is None:
             continue
         wanted = {(r.type, r.name, _value(r.type, r.content, r.priority)) for r in planned}
-        for rec in _zone_records(cloudflare, zone):
+        for rec in cloudflare_api.zone_records(cloudflare, zone):
             key = (rec["type"], rec["name"], _value(rec["type"], rec["content"], rec.get("priority")))
             if key in wanted or ignored(state.tenant, rec["type"], rec["name"], ignores):
                 continue
@@ -134,29 +133,6 @@ def dns_findings(
 
 def _value(rtype: str, content: str, priority: int | None) -> str:
     return expected({"type": rtype, "content": content, "priority": priority or 0})
-
-
-def _zone_records(client: httpx.Client, zone: str) -> list[dict[str, Any]]:
-    zones = client.get("/zones", params={"name": zone}).json()["result"]
-    if len(zones) != 1:
-        return []
-    records: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        body = client.get(f"/zones/{zones[0]['id']}/dns_records", params={"page": page, "per_page": 100}).json()
-        records += body["result"]
-        if page >= body["result_info"]["total_pages"]:
-            return records
-        page += 1
-
-
-def cloudflare_client(env: Mapping[str, str]) -> httpx.Client | None:
-    """A Cloudflare API client from CLOUDFLARE_API_TOKEN / CLOUDFLARE_BASE_URL, or None without a token."""
-    token = env.get("CLOUDFLARE_API_TOKEN")
-    if not token:
-        return None
-    base = env.get("CLOUDFLARE_BASE_URL", "https://api.cloudflare.com/client/v4")
-    return httpx.Client(base_url=base.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 def as_json(findings: list[Finding]) -> str:

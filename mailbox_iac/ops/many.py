@@ -24,9 +24,17 @@ from rich.table import Table
 
 from mailbox_iac import failures
 from mailbox_iac.engine import Engine
-from mailbox_iac.program import main as tenant_program
+from mailbox_iac.ops import up as converging
 
-PERMANENT = ("GuardRailViolation", "ProgramError", "is invalid", "may only manage", "declares tenant")
+PERMANENT = (
+    "GuardRailViolation",
+    "ProgramError",
+    "is invalid",
+    "may only manage",
+    "declares tenant",
+    "is being updated by",
+    "records in the way",
+)
 
 
 @dataclass
@@ -70,19 +78,19 @@ def run_many(
                 run.attempts += 1
                 run.status, run.phase = "running", "selecting stack"
                 try:
-                    with select_lock:
-                        stack = engine.stack(run.tenant, lambda: tenant_program(engine.project_dir))
-                    run.phase = "up"
 
                     def on_event(event: auto.EngineEvent, run: TenantRun = run) -> None:
+                        run.phase = "up"
                         if event.res_outputs_event:
                             run.resources_done += 1
 
-                    stack.up(
-                        on_output=lambda line: log.write(line + "\n"),
+                    converging.up(
+                        engine,
+                        run.tenant,
+                        say=lambda line: print(line, file=log),
+                        on_output=lambda line: print(line, file=log),
                         on_event=on_event,
-                        show_secrets=False,
-                        color="never",
+                        selecting=select_lock,
                     )
                     run.status, run.phase = "converged", "done"
                     break

@@ -18,9 +18,10 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-import httpx
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
+
+from mailbox_iac import cloudflare_api
 
 VERSION = "6.23.1"
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"
@@ -80,21 +81,17 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
     ) -> tuple[int, Any]:
         if not self.base_url:
             raise CloudflareApiError("no Cloudflare base URL: set cloudflare:baseUrl or CLOUDFLARE_BASE_URL")
-        response = httpx.request(
-            method,
-            self.base_url.rstrip("/") + path,
-            json=body,
-            params=params,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-        )
-        data = response.json()
-        if response.status_code == 404:
-            return 404, None
-        if not data.get("success"):
-            errors = "; ".join(f"{e.get('message')} ({e.get('code')})" for e in data.get("errors", []))
-            raise CloudflareApiError(f"Cloudflare API {method} {path}: HTTP {response.status_code}: {errors}")
-        return response.status_code, data["result"]
+        api = cloudflare_api.client({"CLOUDFLARE_API_TOKEN": self.token, "CLOUDFLARE_BASE_URL": self.base_url})
+        if api is None:
+            raise CloudflareApiError("no Cloudflare API token: set cloudflare:apiToken or CLOUDFLARE_API_TOKEN")
+        with api:
+            try:
+                data = cloudflare_api.request(api, method, path, params, body)
+            except cloudflare_api.CloudflareError as exc:
+                if exc.status == 404:
+                    return 404, None
+                raise CloudflareApiError(str(exc)) from None
+        return 200, data["result"]
 
     def GetPluginInfo(self, request: Any, context: Any) -> Any:
         return plugin_pb2.PluginInfo(version=VERSION)
@@ -192,14 +189,16 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
 
     @_api_errors
     def Read(self, request: Any, context: Any) -> Any:
+        """Refresh (the record id) and import (`<zone_id>/<record_id>`, as the real provider takes it)."""
         props = _plain(request.properties) or _plain(request.inputs)
-        zone = props.get("zoneId", "")
-        status, rec = self._api("GET", f"/zones/{zone}/dns_records/{request.id}")
+        zone, _, record_id = request.id.rpartition("/")
+        zone = zone or props.get("zoneId", "")
+        status, rec = self._api("GET", f"/zones/{zone}/dns_records/{record_id}")
         if status == 404:
             return provider_pb2.ReadResponse(id="")  # gone: no properties
         outs = self._outs({**props, "zoneId": zone}, rec, from_api=True)
         inputs = {k: outs.get(k) for k in INPUTS}
-        return provider_pb2.ReadResponse(id=request.id, properties=_struct(outs), inputs=_struct(inputs))
+        return provider_pb2.ReadResponse(id=record_id, properties=_struct(outs), inputs=_struct(inputs))
 
     @_api_errors
     def Update(self, request: Any, context: Any) -> Any:

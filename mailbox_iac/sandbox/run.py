@@ -114,7 +114,9 @@ def _operator_key(base: Path) -> str:
 def _write_plugin(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     plugin = bin_dir / "pulumi-resource-cloudflare"
-    plugin.write_text(f'#!/bin/sh\nexec {sys.executable} -u -m mailbox_iac.sandbox.cfplugin "$@"\n')
+    plugin.write_text(
+        f'#!/bin/sh\nexec {sys.executable} -u -m mailbox_iac.plugin_host mailbox_iac.sandbox.cfplugin "$@"\n'
+    )
     plugin.chmod(0o755)
 
 

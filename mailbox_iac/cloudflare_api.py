@@ -1,0 +1,95 @@
+"""The few Cloudflare API v4 reads mailbox-iac makes itself (drift's undeclared records, adoption before an
+`up`): envelopes checked (`success`, errors with their codes), 429 and 5xx retried after `Retry-After` or
+with backoff, pages followed. Writes stay with the Cloudflare provider."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
+
+
+class CloudflareError(RuntimeError):
+    def __init__(self, message: str, status: int = 0, codes: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.status, self.codes = status, codes
+
+
+def client(env: Mapping[str, str]) -> httpx.Client | None:
+    """A client from CLOUDFLARE_API_TOKEN / CLOUDFLARE_BASE_URL, or None without a token."""
+    token = env.get("CLOUDFLARE_API_TOKEN")
+    if not token:
+        return None
+    base = env.get("CLOUDFLARE_BASE_URL", DEFAULT_BASE)
+    return httpx.Client(base_url=base.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def get(api: httpx.Client, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return request(api, "GET", path, params)
+
+
+def delete(api: httpx.Client, path: str) -> dict[str, Any]:
+    """A DELETE; one already gone (404) is done."""
+    try:
+        return request(api, "DELETE", path)
+    except CloudflareError as exc:
+        if exc.status == 404:
+            return {}
+        raise
+
+
+def request(
+    api: httpx.Client,
+    method: str,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+    body: Mapping[str, Any] | None = None,
+    attempts: int = 6,
+) -> dict[str, Any]:
+    """One call, its envelope checked (`success`, or CloudflareError with the API's messages and codes);
+    transient answers (429, 5xx, a body that is not JSON such as an edge's HTML page, a dropped
+    connection) retried after `Retry-After`, else with exponential backoff."""
+    status = 0
+    for attempt in range(1, attempts + 1):
+        try:
+            response = api.request(method, path, params=dict(params or {}), json=dict(body) if body else None)
+            status = response.status_code
+            data: dict[str, Any] = response.json()
+        except (httpx.TransportError, ValueError) as exc:
+            problem = f"HTTP {status} with a body that is not JSON" if status else type(exc).__name__
+            wait = 2.0 ** (attempt - 1)
+        else:
+            if status != 429 and status < 500 and data.get("success"):
+                return data
+            errors = data.get("errors") or []
+            detail = "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors) or "no error detail"
+            problem = f"HTTP {status}: {detail}"
+            if status != 429 and status < 500:
+                codes = tuple(int(e["code"]) for e in errors if str(e.get("code", "")).isdigit())
+                raise CloudflareError(f"Cloudflare {method} {path}: {problem}", status, codes)
+            wait = float(response.headers.get("Retry-After") or 2.0 ** (attempt - 1))
+        if attempt == attempts:
+            raise CloudflareError(
+                f"Cloudflare {method} {path}: still failing after {attempts} attempts: {problem}", status
+            )
+        time.sleep(min(wait, 60.0))
+    raise AssertionError("unreachable")
+
+
+def zone_records(api: httpx.Client, zone: str) -> list[dict[str, Any]]:
+    """Every record of the zone named `zone` ([] when the token sees no such zone)."""
+    zones = get(api, "/zones", {"name": zone})["result"]
+    if len(zones) != 1:
+        return []
+    records: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = get(api, f"/zones/{zones[0]['id']}/dns_records", {"page": page, "per_page": 100})
+        records += [{**r, "zone_id": zones[0]["id"]} for r in body["result"]]
+        if page >= int((body.get("result_info") or {}).get("total_pages") or 1):
+            return records
+        page += 1

@@ -1,0 +1,37 @@
+"""One tenant's `up` as every driver of ours runs it (`mailbox-iac up -s`, `up --tenants`): the stack held
+for this run, what a killed run left behind undone (recovery.py), records already in the zone adopted
+(adopt.py), then the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pulumi import automation as auto
+
+from mailbox_iac import recovery
+from mailbox_iac.engine import Engine
+from mailbox_iac.program import adopt_before_up
+from mailbox_iac.program import main as tenant_program
+
+
+def up(
+    engine: Engine,
+    tenant: str,
+    say: Callable[[str], None],
+    on_output: Callable[[str], None],
+    on_event: Callable[[auto.EngineEvent], None] | None = None,
+    refresh: bool = False,
+    wait: bool = False,
+    selecting: contextlib.AbstractContextManager[Any] | None = None,
+) -> auto.UpResult:
+    """`selecting`: held while the stack is selected (runs in one process share the workspace's files)."""
+    imports: dict[str, str] = {}
+    with recovery.exclusive(engine.lock_dir, tenant, wait=wait):
+        with selecting or contextlib.nullcontext():
+            stack = engine.stack(tenant, lambda: tenant_program(engine.project_dir, imports))
+        engine.recover(stack, say)
+        imports.update(adopt_before_up(stack, engine.project_dir, {**os.environ, **engine.env}, say))
+        return stack.up(on_output=on_output, on_event=on_event, show_secrets=False, refresh=refresh, color="never")
