@@ -123,6 +123,7 @@ def break_stale_locks(backend_url: str, project: str, stack: str, say: Callable[
         raise StackLocked(live[0].describe(stack) + " (the Pulumi CLI); wait for it to finish")
     for path, holder in dead:
         path.unlink(missing_ok=True)
+        path.with_name(path.name + ".attrs").unlink(missing_ok=True)  # the blob library's sidecar
         say(
             f"stack {stack!r}: removed the lock of a run that no longer exists "
             f"(pid {holder.pid} on {holder.host}, since {holder.since})"

@@ -2,19 +2,30 @@
 which also answers DNS queries for its zones, so every check uses the real DNS protocol.
 
 The envelope (`success`, `errors`, `messages`, `result`, `result_info`), bearer-token auth (400 missing or
-malformed, 403 unknown), names stored as lower-case FQDNs, quoted TXT split at 255 bytes, TTL 1 or
-60-86400, MX priority required, identical-record and CNAME conflicts, 404/81044 for missing records,
-pagination. `GET /_emulator/state` dumps everything.
+malformed, 403/10000 unknown or outside the token's zones and permissions), the rate limit (1,200 requests
+per 5 minutes per token, then every call 429 with `retry-after` for 5 minutes; `Ratelimit` headers on
+every reply), names stored as lower-case FQDNs, quoted TXT kept as the client split it (only a string
+over 255 bytes is split), TTL 1 or 60-86400, MX priority required, `proxied` only on A/AAAA/CNAME, no
+tags (a Free plan's quota is 0), comments of at most 100 characters, identical-record and CNAME
+conflicts, 400/7003 for a malformed id and 404/81044 for a missing record, pagination.
+
+Run-time settings, as a test injects faults: `POST /_emulator/limits` {requests, window, block},
+`POST /_emulator/faults` {lose_create_replies: N (the next N creates are applied, then answered 502 with
+an HTML page: a reply lost at the edge)}, `POST /_emulator/tokens` {token, zones: [names] | null, edit}.
+`GET /_emulator/state` dumps everything.
 """
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
+import math
 import re
 import secrets
 import threading
 import time
+from dataclasses import asdict, dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +58,36 @@ TYPES = {
 }
 _TOKEN = re.compile(r"^Bearer ([A-Za-z0-9_-]{10,})$")
 FIELDS = ("type", "name", "content", "ttl", "priority", "proxied", "comment", "tags")
+_RECORD_ID = re.compile(r"^[0-9a-f]{32}$")
+PROXIABLE = ("A", "AAAA", "CNAME")
+MAX_COMMENT = 100  # Free plan
+
+
+@dataclass
+class Limits:
+    requests: int = 1200  # per token, per window
+    window: float = 300.0
+    block: float = 300.0  # past the limit, every call of the token is refused this long
+
+
+@dataclass
+class Faults:
+    lose_create_replies: int = 0
+
+
+@dataclass
+class Scope:
+    zones: set[str] | None = None  # zone names the token may see; None: all (Zone:Read everywhere)
+    edit: bool = True  # DNS:Edit
+
+    def sees(self, zone_name: str) -> bool:
+        return self.zones is None or zone_name in self.zones
+
+
+@dataclass
+class _Usage:
+    calls: collections.deque[float] = field(default_factory=collections.deque)
+    blocked_until: float = 0.0
 
 
 class CfError(Exception):
@@ -76,6 +117,9 @@ class CloudflareEmulator:
         self, token: str, zones: list[str] | None = None, nameservers: tuple[str, ...] = ("ns1.sandbox.test",)
     ) -> None:
         self.token = token
+        self.tokens: dict[str, Scope] = {token: Scope()}
+        self.limits, self.faults = Limits(), Faults()
+        self.usage: dict[str, _Usage] = collections.defaultdict(_Usage)
         self.nameservers = list(nameservers)
         self.lock = threading.RLock()
         self.zones: dict[str, dict[str, Any]] = {}
@@ -139,12 +183,34 @@ class CloudflareEmulator:
             self.records[zid] = {}
             return zone
 
-    def _zone(self, zid: str) -> dict[str, Any]:
+    def _zone(self, zid: str, scope: Scope | None = None) -> dict[str, Any]:
         if zid not in self.zones:
             raise CfError(
                 400, 7003, f"Could not route to /client/v4/zones/{zid}, perhaps your object identifier is invalid?"
             )
+        if scope is not None and not scope.sees(self.zones[zid]["name"]):
+            raise CfError(403, 10000, "Authentication error")
         return self.zones[zid]
+
+    # --- tokens and the rate limit -----------------------------------------------------------------
+
+    def admit(self, token: str) -> tuple[Scope, dict[str, str]]:
+        """The token's scope and the rate-limit headers of this reply; 403 or 429 as CfError."""
+        scope = self.tokens.get(token)
+        if scope is None:
+            raise CfError(403, 10000, "Authentication error")
+        with self.lock:
+            usage, now, limits = self.usage[token], time.monotonic(), self.limits
+            while usage.calls and usage.calls[0] <= now - limits.window:
+                usage.calls.popleft()
+            if now >= usage.blocked_until and len(usage.calls) >= limits.requests:
+                usage.blocked_until = now + limits.block
+            if now < usage.blocked_until:
+                raise RateLimited(str(max(1, math.ceil(usage.blocked_until - now))), limits)
+            usage.calls.append(now)
+            remaining = limits.requests - len(usage.calls)
+            reset = max(1, math.ceil(usage.calls[0] + limits.window - now))
+        return scope, _rate_headers(remaining, reset, limits)
 
     # --- records -------------------------------------------------------------------------------------
 
@@ -180,15 +246,22 @@ class CloudflareEmulator:
             if _is_ip(content):
                 raise CfError(400, 9009, "Content for MX record must be a hostname.")
         if rtype == "TXT" and content.startswith('"'):
-            content = txt.quote(txt.canonical(content))  # quoted strings over 255 bytes come back split
+            # The client's strings are kept; only a string over 255 bytes comes back split.
+            content = " ".join(txt.quote(piece) for piece in txt.strings(content))
         if len(content) > 2048 and rtype == "TXT":
             raise CfError(400, 9004, "TXT content is limited to 2048 characters.")
+        if rec.get("proxied") and rtype not in PROXIABLE:
+            raise CfError(400, 9004, "This record type cannot be proxied.")
+        if rec.get("tags"):
+            raise CfError(400, 9300, f"DNS record has {len(rec['tags'])} tags, exceeding the quota of 0.")
+        if len(str(rec.get("comment") or "")) > MAX_COMMENT:
+            raise CfError(400, 9102, f"DNS record comment is longer than {MAX_COMMENT} characters.")
         return {
             "type": rtype,
             "name": name,
             "content": content,
             "ttl": int(ttl),
-            "proxiable": rtype in ("A", "AAAA", "CNAME"),
+            "proxiable": rtype in PROXIABLE,
             "proxied": bool(rec.get("proxied", False)),
             "comment": rec.get("comment"),
             "tags": list(rec.get("tags") or []),
@@ -208,46 +281,55 @@ class CloudflareEmulator:
             if rec["type"] in ("A", "AAAA") and other["type"] == "CNAME":
                 raise CfError(400, 81054, "A CNAME record with that host already exists.")
 
-    def create_record(self, zid: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create_record(self, zid: str, body: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
         with self.lock:
-            rec = self._normalise(self._zone(zid), body, None)
+            rec = self._normalise(self._zone(zid, scope), body, None)
             self._conflicts(zid, rec, None)
             now = _now()
             rec = {"id": _id(), **rec, "created_on": now, "modified_on": now}
             self.records[zid][rec["id"]] = rec
             return rec
 
-    def get_record(self, zid: str, rid: str) -> dict[str, Any]:
-        self._zone(zid)
+    def get_record(self, zid: str, rid: str, scope: Scope | None = None) -> dict[str, Any]:
+        self._zone(zid, scope)
+        if not _RECORD_ID.match(rid):
+            raise CfError(
+                400,
+                7003,
+                f"Could not route to /client/v4/zones/{zid}/dns_records/{rid}, perhaps your object "
+                "identifier is invalid?",
+            )
         if rid not in self.records[zid]:
             raise CfError(404, 81044, "Record does not exist.")
         return self.records[zid][rid]
 
-    def update_record(self, zid: str, rid: str, body: dict[str, Any], merge: bool) -> dict[str, Any]:
+    def update_record(
+        self, zid: str, rid: str, body: dict[str, Any], merge: bool, scope: Scope | None = None
+    ) -> dict[str, Any]:
         with self.lock:
-            old = self.get_record(zid, rid)
+            old = self.get_record(zid, rid, scope)
             rec = self._normalise(self._zone(zid), body, old if merge else None)
             self._conflicts(zid, rec, rid)
             rec = {"id": rid, **rec, "created_on": old["created_on"], "modified_on": _now()}
             self.records[zid][rid] = rec
             return rec
 
-    def delete_record(self, zid: str, rid: str) -> dict[str, Any]:
+    def delete_record(self, zid: str, rid: str, scope: Scope | None = None) -> dict[str, Any]:
         with self.lock:
-            self.get_record(zid, rid)
+            self.get_record(zid, rid, scope)
             del self.records[zid][rid]
             return {"id": rid}
 
-    def list_records(self, zid: str, q: dict[str, str]) -> list[dict[str, Any]]:
-        self._zone(zid)
+    def list_records(self, zid: str, q: dict[str, str], scope: Scope | None = None) -> list[dict[str, Any]]:
+        self._zone(zid, scope)
 
         def match(rec: dict[str, Any]) -> bool:
-            for field in ("name", "content"):
+            for key in ("name", "content"):
                 for op in ("", ".exact", ".contains", ".startswith", ".endswith"):
-                    want = q.get(field + op)
+                    want = q.get(key + op)
                     if want is None:
                         continue
-                    have, want = str(rec[field]).lower(), want.lower()
+                    have, want = str(rec[key]).lower(), want.lower()
                     ok = {
                         "": have == want,
                         ".exact": have == want,
@@ -300,7 +382,28 @@ class CloudflareEmulator:
             return {
                 "zones": [{"id": z["id"], "name": z["name"]} for z in self.zones.values()],
                 "records": {self.zones[z]["name"]: list(r.values()) for z, r in self.records.items()},
+                "limits": asdict(self.limits),
+                "faults": asdict(self.faults),
+                "requests": {t[:6] + "...": len(u.calls) for t, u in self.usage.items()},
             }
+
+
+class RateLimited(CfError):
+    def __init__(self, retry_after: str, limits: Limits) -> None:
+        super().__init__(
+            429,
+            971,
+            f"More than {limits.requests} requests per {limits.window:g} seconds reached. Please wait and consider "
+            "throttling your request speed",
+        )
+        self.headers = {"Retry-After": retry_after, **_rate_headers(0, int(retry_after), limits)}
+
+
+def _rate_headers(remaining: int, reset: int, limits: Limits) -> dict[str, str]:
+    return {
+        "Ratelimit": f'"default";r={remaining};t={reset}',
+        "Ratelimit-Policy": f'"burst";q={limits.requests};w={limits.window:g}',
+    }
 
 
 def _envelope(result: Any, info: dict[str, int] | None = None) -> dict[str, Any]:
@@ -323,17 +426,48 @@ def _page(items: list[Any], q: dict[str, str], default: int) -> tuple[list[Any],
     }
 
 
+LOST_REPLY = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+    b"<hr><center>cloudflare</center></body></html>"
+)
+
+
+def _error_body(exc: CfError) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": exc.code, "message": exc.message}], "messages": [], "result": None}
+
+
 def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
     class Handler(JsonHandler):
+        def _emulator(self, method: str, path: str, raw: bytes) -> bool:
+            """The test-only endpoints; True when `path` was one of them."""
+            values = json.loads(raw) if method == "POST" and raw else {}
+            if path == "/_emulator/state":
+                self.reply(200, emu.state())
+            elif path == "/_emulator/zones" and method == "POST":
+                self.reply(200, emu.add_zone(values["name"]))
+            elif path == "/_emulator/limits" and method == "POST":
+                emu.limits = Limits(**{**asdict(emu.limits), **values})
+                emu.usage.clear()
+                self.reply(200, asdict(emu.limits))
+            elif path == "/_emulator/faults" and method == "POST":
+                emu.faults = Faults(**{**asdict(emu.faults), **values})
+                self.reply(200, asdict(emu.faults))
+            elif path == "/_emulator/tokens" and method == "POST":
+                zones = values.get("zones")
+                emu.tokens[values["token"]] = Scope(set(zones) if zones is not None else None, values.get("edit", True))
+                self.reply(200, {"token": values["token"][:6] + "..."})
+            else:
+                return False
+            return True
+
         def _handle(self, method: str) -> None:
             url = urlsplit(self.path)
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             raw = self.body()
-            if url.path == "/_emulator/state":
-                return self.reply(200, emu.state())
-            if url.path == "/_emulator/zones" and method == "POST":
-                return self.reply(200, emu.add_zone(json.loads(raw)["name"]))
+            if url.path.startswith("/_emulator/") and self._emulator(method, url.path, raw):
+                return None
             parts = url.path.removeprefix("/client/v4").strip("/").split("/")
+            headers: dict[str, str] = {}
             try:
                 auth = self.headers.get("Authorization")
                 if not auth:
@@ -341,55 +475,53 @@ def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
                 m = _TOKEN.match(auth)
                 if not m:
                     raise CfError(400, 6003, "Invalid request headers")
-                if m.group(1) != emu.token:
-                    raise CfError(403, 10000, "Authentication error")
+                scope, headers = emu.admit(m.group(1))
                 body = json.loads(raw) if raw else {}
-                self.reply(200, self._route(method, parts, q, body))
+                result = self._route(method, parts, q, body, scope)
+                if method == "POST" and parts[-1:] == ["dns_records"] and emu.faults.lose_create_replies > 0:
+                    emu.faults.lose_create_replies -= 1
+                    return self.reply_raw(502, LOST_REPLY, "text/html")  # applied; the reply is lost
+                self.reply(200, result, headers)
+            except RateLimited as exc:
+                self.reply(exc.status, _error_body(exc), exc.headers)
             except CfError as exc:
-                self.reply(
-                    exc.status,
-                    {
-                        "success": False,
-                        "errors": [{"code": exc.code, "message": exc.message}],
-                        "messages": [],
-                        "result": None,
-                    },
-                )
+                self.reply(exc.status, _error_body(exc), headers)
             except (ValueError, KeyError):
-                self.reply(
-                    400,
-                    {
-                        "success": False,
-                        "errors": [{"code": 6007, "message": "Malformed JSON in request body"}],
-                        "messages": [],
-                        "result": None,
-                    },
-                )
+                self.reply(400, _error_body(CfError(400, 6007, "Malformed JSON in request body")), headers)
+            return None
 
-        def _route(self, method: str, parts: list[str], q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        def _route(
+            self, method: str, parts: list[str], q: dict[str, str], body: dict[str, Any], scope: Scope
+        ) -> dict[str, Any]:
             if parts == ["user", "tokens", "verify"]:
                 return _envelope({"id": "sandbox", "status": "active"})
             if parts == ["zones"] and method == "GET":
-                zones = [z for z in emu.zones.values() if not q.get("name") or z["name"] == q["name"].lower()]
+                zones = [
+                    z
+                    for z in emu.zones.values()
+                    if scope.sees(z["name"]) and (not q.get("name") or z["name"] == q["name"].lower())
+                ]
                 chunk, info = _page(sorted(zones, key=lambda z: z["name"]), q, 20)
                 return _envelope(chunk, info)
             if len(parts) == 2 and parts[0] == "zones" and method == "GET":
-                return _envelope(emu._zone(parts[1]))
+                return _envelope(emu._zone(parts[1], scope))
             if len(parts) >= 3 and parts[0] == "zones" and parts[2] == "dns_records":
                 zid = parts[1]
+                if method != "GET" and not scope.edit:
+                    raise CfError(403, 10000, "Authentication error")
                 if len(parts) == 3 and method == "GET":
-                    chunk, info = _page(emu.list_records(zid, q), q, 100)
+                    chunk, info = _page(emu.list_records(zid, q, scope), q, 100)
                     return _envelope(chunk, info)
                 if len(parts) == 3 and method == "POST":
-                    return _envelope(emu.create_record(zid, body))
+                    return _envelope(emu.create_record(zid, body, scope))
                 if len(parts) == 4:
                     rid = parts[3]
                     if method == "GET":
-                        return _envelope(emu.get_record(zid, rid))
+                        return _envelope(emu.get_record(zid, rid, scope))
                     if method in ("PUT", "PATCH"):
-                        return _envelope(emu.update_record(zid, rid, body, merge=method == "PATCH"))
+                        return _envelope(emu.update_record(zid, rid, body, merge=method == "PATCH", scope=scope))
                     if method == "DELETE":
-                        return _envelope(emu.delete_record(zid, rid))
+                        return _envelope(emu.delete_record(zid, rid, scope))
             raise CfError(400, 7000, "No route for that URI")
 
         def do_GET(self) -> None:

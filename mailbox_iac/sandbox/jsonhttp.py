@@ -14,11 +14,15 @@ class JsonHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the sandbox log want no request lines
 
-    def reply(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.reply_raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def reply_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
