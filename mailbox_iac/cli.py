@@ -197,15 +197,32 @@ def up(
             runs = many.run_many(names, engine, engine.project_dir / ".state/logs", parallel, on_progress=show)
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
+    log_path = engine.project_dir / ".state" / "logs" / f"{stack}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    live = failures.TracebackFilter()
     try:
-        result = converging.up(
-            engine, stack or "", lambda line: typer.echo(line, err=True), typer.echo, refresh=refresh, wait=wait
-        )
+        with log_path.open("a") as log:
+
+            def say(line: str) -> None:
+                print(line, file=log, flush=True)
+                typer.echo(line, err=True)
+
+            def show(line: str) -> None:  # the whole output to the log; tracebacks cut on the terminal
+                print(line, file=log, flush=True)
+                if (shown := live.feed(line)) is not None:
+                    typer.echo(shown)
+
+            result = converging.up(engine, stack or "", say, show, refresh=refresh, wait=wait)
     except (recovery.StackLocked, adopt.AdoptionConflict, cloudflare_api.CloudflareError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     except (CommandError, EngineMissing) as exc:
-        _failed(f"up of stack {stack!r} failed:", exc, f"fix what is named above, then run `mailbox-iac up -s {stack}`")
+        _failed(
+            f"up of stack {stack!r} failed:",
+            exc,
+            f"fix what is named above, then run `mailbox-iac up -s {stack}` again: it resumes where this run "
+            f"stopped (the whole engine output: {log_path.relative_to(engine.project_dir)})",
+        )
         raise typer.Exit(code=1) from None
     mailboxes = result.outputs.get("mailboxes")
     if mailboxes:

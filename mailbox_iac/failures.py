@@ -58,3 +58,38 @@ def diagnostics(text: str, limit: int = 12) -> list[str]:
         lines = body if len(body) <= 4 else [ln for ln in body if "error" in ln.lower()] or body[-3:]
     unique = list(dict.fromkeys(line[:400] for line in lines))
     return unique[:limit] + ([f"... {len(unique) - limit} more (see the output above)"] if len(unique) > limit else [])
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAINED = (
+    _TRACEBACK,
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+class TracebackFilter:
+    """The engine's live output as a person reads it: a provider's traceback (the SDK sends one with every
+    error) is cut to its exception line. The full output belongs in the run's log file."""
+
+    def __init__(self) -> None:
+        self._indent: int | None = None  # while inside a traceback: the indent of its `error:` line
+
+    def feed(self, line: str) -> str | None:
+        """The line to show, or None to leave it out."""
+        if self._indent is not None:
+            if not line.strip() or line.strip() in _CHAINED or _indent(line) > self._indent:
+                return None
+            indent, self._indent = self._indent, None
+            return " " * indent + "error: " + line.strip()
+        if line.rstrip().endswith("error: " + _TRACEBACK):
+            head = line.rstrip().removesuffix(_TRACEBACK)
+            if head.strip() == "error:":  # the Diagnostics block: the exception line closes it
+                self._indent = _indent(line)
+                return None
+            return head + "(see the diagnostics below)"  # a progress line
+        return line

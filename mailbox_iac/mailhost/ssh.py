@@ -27,6 +27,19 @@ class HostKeyMismatch(SshError):
     pass
 
 
+class SshDropped(SshError):
+    """The session ended under a command or a transfer. Every change on the host is staged and then
+    switched in one step by a script detached from SSH, so the host is on its old or its new release,
+    never between; the next `up` looks again and finishes the work."""
+
+    def __init__(self, target: SshTarget, doing: str, cause: BaseException | str) -> None:
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}".rstrip(": ")
+        super().__init__(
+            f"the SSH session to {target.host}:{target.port} dropped while {doing} ({reason}); the host is on its "
+            "previous configuration or the new one, never a mix: run `mailbox-iac up` again to finish"
+        )
+
+
 class RemoteCommandFailed(SshError):
     def __init__(self, command: str, status: int, stderr: str) -> None:
         self.command, self.status, self.stderr = command, status, stderr
@@ -120,13 +133,19 @@ class Connection:
     def run(self, argv: list[str] | str, *, check: bool = True, stdin: bytes | None = None) -> tuple[int, str, str]:
         """Run a command (argv list, quoted here; or a fixed script string). Returns (status, stdout, stderr)."""
         command = argv if isinstance(argv, str) else shlex.join(argv)
-        chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=600)  # argv quoted above  # nosec B601
-        if stdin is not None:
-            chan_in.write(stdin)
-            chan_in.channel.shutdown_write()
-        out = chan_out.read().decode("utf-8", "replace")
-        err = chan_err.read().decode("utf-8", "replace")
-        status = chan_out.channel.recv_exit_status()
+        shown = command if len(command) < 80 else command[:80] + "..."
+        try:
+            chan_in, chan_out, chan_err = self.client.exec_command(command, timeout=600)  # argv quoted  # nosec B601
+            if stdin is not None:
+                chan_in.write(stdin)
+                chan_in.channel.shutdown_write()
+            out = chan_out.read().decode("utf-8", "replace")
+            err = chan_err.read().decode("utf-8", "replace")
+            status = chan_out.channel.recv_exit_status()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SshDropped(self.target, f"running `{shown}`", exc) from None
+        if status == -1:  # the channel closed without an exit status: the session is gone
+            raise SshDropped(self.target, f"running `{shown}`", "no exit status")
         if check and status != 0:
             raise RemoteCommandFailed(command if len(command) < 200 else command[:200] + "...", status, err)
         return status, out, err
@@ -134,18 +153,27 @@ class Connection:
     @property
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
-            self._sftp = self.client.open_sftp()
+            try:
+                self._sftp = self.client.open_sftp()
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise SshDropped(self.target, "opening SFTP", exc) from None
         return self._sftp
 
     def put(self, path: str, data: bytes, mode: int = 0o644, owner: str = "root", group: str = "root") -> None:
         """Write a file atomically: a temporary file beside it, mode and owner set, then rename over."""
         tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{secrets.token_hex(4)}.tmp")
-        with self.sftp.open(tmp, "wb") as f:
-            f.chmod(mode)
-            f.write(data)
+        try:
+            with self.sftp.open(tmp, "wb") as f:
+                f.chmod(mode)
+                f.write(data)
+        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+            raise SshDropped(self.target, f"uploading {path}", exc) from None
         if (owner, group) != ("root", "root"):
             self.run(["chown", f"{owner}:{group}", tmp])
-        self.sftp.posix_rename(tmp, path)
+        try:
+            self.sftp.posix_rename(tmp, path)
+        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+            raise SshDropped(self.target, f"uploading {path}", exc) from None
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -154,3 +182,5 @@ class Connection:
                 return bytes(data)
         except FileNotFoundError:
             return None
+        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+            raise SshDropped(self.target, f"reading {path}", exc) from None

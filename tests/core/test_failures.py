@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbox_iac.failures import diagnostics
+from mailbox_iac.failures import TracebackFilter, diagnostics
 
 PROVIDER_TRACEBACK = """code: 255
  stdout: Updating (globex):
@@ -58,3 +58,18 @@ def test_an_engine_error_keeps_the_line_that_says_what_happened() -> None:
 def test_an_empty_failure_still_says_something() -> None:
     assert diagnostics("") == []
     assert diagnostics("code: 1\n stdout: \n stderr: boom\n") == ["boom"]
+
+
+def test_live_output_keeps_the_exception_line_of_a_provider_traceback() -> None:
+    live = TracebackFilter()
+    shown = [out for line in PROVIDER_TRACEBACK.splitlines() if (out := live.feed(line)) is not None]
+    assert not any('File "' in line or "^^^" in line or "Traceback" in line for line in shown)
+    assert (
+        "    error: hostwinds_dynamic.client.HostwindsInputError: Hostwinds add_instance: SSH key mailbox-iac not found."
+        in shown
+    )
+    assert (
+        " +  pulumi-python:dynamic/hostwinds:Instance server-mx1 creating (0s) error: (see the diagnostics below)"
+        in shown
+    )
+    assert "    error: HTTP 403: Authentication error (10000)" in shown and "    127 unchanged" in shown

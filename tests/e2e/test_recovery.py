@@ -37,7 +37,12 @@ class Sandbox:
 
     def mbx(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mailbox_iac", *args], cwd=self.root, capture_output=True, text=True, timeout=900, **kw
+            [sys.executable, "-m", "mailbox_iac", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            **kw,
         )
 
     def start_up(self, marker: str, log: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -18,6 +18,7 @@ from mailbox_iac import keys
 from mailbox_iac.dns import records
 from mailbox_iac.mailhost import apply, render
 from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider, desired_files
+from mailbox_iac.mailhost.ssh import SshDropped
 from tests.mailhost.conftest import TLS, MailVps
 from tests.providers.servicer import Aborted, Driver
 
@@ -225,3 +226,26 @@ def test_mailbox_needs_a_pinned_host_key(mail_vps: MailVps, host: dict[str, Any]
     assert failures == []  # in a preview the key may not be known yet
     with pytest.raises(Aborted, match="host_key is required: pass the MailHost's recorded host_key"):
         d.create(inputs)
+
+
+KILL_MY_SESSION = (
+    'p=$$; while ! grep -q "^sshd" "/proc/$p/comm"; do p=$(cut -d" " -f4 "/proc/$p/stat"); done; kill -9 "$p"'
+)
+
+
+def test_a_session_that_drops_says_so_and_what_to_do(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    with mail_vps.connect() as c, pytest.raises(SshDropped) as dropped:
+        c.run(["sh", "-c", KILL_MY_SESSION])  # the session's own sshd process dies under the command
+    message = str(dropped.value)
+    assert f"the SSH session to {mail_vps.address}:22 dropped while running `sh -c" in message
+    assert "never a mix: run `mailbox-iac up` again" in message
+    with mail_vps.connect() as c:
+        transport = c.client.get_transport()
+        assert transport is not None
+        transport.close()
+        with pytest.raises(SshDropped, match="dropped while running `true`"):
+            c.run(["true"])
+        with pytest.raises(SshDropped, match="dropped while opening SFTP"):
+            c.put("/tmp/x", b"x")
+    with mail_vps.connect() as c:  # and the host is as it was
+        assert apply.live_digests(c) == host["files"]
