@@ -10,6 +10,7 @@ Graph (each arrow a real dependency, so independent work runs in parallel):
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Settings:
     acme_directory: str = ""  # empty: the provider's default (MAILBOX_IAC_ACME_DIRECTORY, else Let's Encrypt)
     acme_email: str = ""
     adopt_records: dict[str, str] = field(default_factory=dict)  # record key -> import id (adopt.py)
+    operator_networks: tuple[str, ...] = ()  # where mailbox-iac and its operators work from: never banned
 
     @classmethod
     def from_config(cls, project_dir: Path) -> Settings:
@@ -79,7 +81,24 @@ class Settings:
             hostwinds_poll_seconds=cfg.get_float("hostwindsPollSeconds") or 10.0,
             acme_directory=cfg.get("acmeDirectory") or "",
             acme_email=cfg.get("acmeEmail") or "",
+            operator_networks=_networks(stack, cfg.get_object("operatorNetworks") or []),
         )
+
+
+def _networks(stack: str, values: Any) -> tuple[str, ...]:
+    """`mailbox-iac:operatorNetworks`: addresses or networks (CIDR) that fail2ban never bans."""
+    if not isinstance(values, list):
+        values = [values]
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(str(value), strict=False)))
+        except ValueError:
+            raise ProgramError(
+                f"stack {stack}: mailbox-iac:operatorNetworks: {value!r} is not an IP address or network "
+                "(e.g. 203.0.113.7 or 2001:db8::/48)"
+            ) from None
+    return tuple(networks)
 
 
 def zone_violations(state: DesiredState, allowed: tuple[str, ...]) -> list[str]:
@@ -196,6 +215,7 @@ def declare(state: DesiredState, settings: Settings) -> None:
             private_key=ssh.private_key,
             plan=mh,
             dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": dkim[(d, sel)].private_key for d, sel in mh.dkim}),
+            operator_networks=settings.operator_networks,
             opts=after_budget,
         )
         names = [mh.hostname, *(f"mta-sts.{d}" for d, _ in mh.mta_sts_policies)]

@@ -231,6 +231,16 @@ def verify(
     tls = trusted_tls(tls_roots)
     results = {}
     for m in state.mailboxes:
+        if m.address not in passwords:  # never log in with an account that does not exist: that is a ban
+            results[m.address] = [
+                Check(
+                    "deployed",
+                    False,
+                    "declared in the spec but not created on the host yet (no `up` since): no login tried; "
+                    f"run `mailbox-iac up -s {state.tenant}`",
+                )
+            ]
+            continue
         records = [
             {"name": r.name, "type": r.type, "content": r.content, "priority": r.priority or 0}
             for r in state.dns_records

@@ -17,6 +17,7 @@ import hashlib
 import secrets
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailbox_iac.mailhost import harden
@@ -273,7 +274,7 @@ def live_digests(conn: Connection) -> dict[str, str]:
 
 
 def converge(
-    conn: Connection, hostname: str, release: str, files: dict[str, File]
+    conn: Connection, hostname: str, release: str, files: dict[str, File], operator_networks: Sequence[str] = ()
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The whole apply, hardening included. Returns the live digests and hardening status afterwards."""
     facts = detect(conn)
@@ -287,7 +288,7 @@ def converge(
         activate(conn, name, previous, changed, facts.systemd)
     except RemoteCommandFailed as exc:
         raise ActivationFailed(str(exc)) from None
-    return live_digests(conn), harden.harden(conn, facts.systemd)
+    return live_digests(conn), harden.harden(conn, facts.systemd, operator_networks)
 
 
 def restore_script() -> str:

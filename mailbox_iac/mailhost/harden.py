@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Sequence
 
 from mailbox_iac.mailhost.render import HEADER, LOG_DIR, ROOT
 from mailbox_iac.mailhost.ssh import Connection
@@ -73,11 +74,17 @@ def firewall_unit() -> str:
     )
 
 
-def jail(systemd: bool) -> str:
+SSH_CLIENT = "@SSH_CLIENT@"  # replaced on the host by the address mailbox-iac's SSH session comes from
+
+
+def jail(systemd: bool, operator_networks: Sequence[str] = ()) -> str:
+    """The jails. `ignoreip`: loopback, the address this very SSH session comes from (mailbox-iac, whose
+    readiness checks log in), and the operators' networks: checks must never get their own runner banned."""
     sshd_source = "backend = systemd\n" if systemd else "backend = auto\nlogpath = /var/log/auth.log\n"
+    ignore = " ".join(["127.0.0.1/8", "::1", SSH_CLIENT, *operator_networks])
     return HEADER + (
         "[DEFAULT]\nbanaction = nftables-multiport\nbanaction_allports = nftables-allports\n"
-        "bantime = 1h\nfindtime = 10m\nmaxretry = 5\n\n"
+        f"bantime = 1h\nfindtime = 10m\nmaxretry = 5\nignoreip = {ignore}\n\n"
         f"[sshd]\nenabled = true\nmode = aggressive\n{sshd_source}\n"
         f"[postfix-sasl]\nenabled = true\nport = smtp,submission,submissions\nbackend = auto\n"
         f"logpath = {LOG_DIR}/postfix.log\n\n"
@@ -113,7 +120,7 @@ def status(conn: Connection) -> dict[str, str]:
     }
 
 
-def apply_script(systemd: bool) -> str:
+def apply_script(systemd: bool, operator_networks: Sequence[str] = ()) -> str:
     """Write, check and load every piece; a piece its daemon refuses is not loaded (the script fails)."""
     q = shlex.quote
     if systemd:
@@ -140,13 +147,13 @@ nft -c -f {FIREWALL}.new
 mv {FIREWALL}.new {FIREWALL}
 nft -f {FIREWALL}
 {boot_firewall}
-printf %s {q(jail(systemd))} > {JAIL}
+printf %s {q(jail(systemd, operator_networks))} | sed "s|{SSH_CLIENT}|${{SSH_CLIENT%% *}}|" > {JAIL}
 fail2ban-client -t >/dev/null
 {fail2ban}
 """
 
 
-def harden(conn: Connection, systemd: bool) -> dict[str, str]:
+def harden(conn: Connection, systemd: bool, operator_networks: Sequence[str] = ()) -> dict[str, str]:
     """Apply everything and return the live status afterwards."""
-    conn.run(["sh", "-c", apply_script(systemd)])
+    conn.run(["sh", "-c", apply_script(systemd, operator_networks)])
     return status(conn)

@@ -127,7 +127,8 @@ class MailHostProvider(_OnHost):
         files = desired_files(props)
         release = render.release_id(files)
         with Connection(_target(props)) as conn:
-            live, hardening = apply.converge(conn, props["plan"]["hostname"], release, files)
+            networks = list(props.get("operator_networks") or [])
+            live, hardening = apply.converge(conn, props["plan"]["hostname"], release, files, networks)
             host_key = conn.host_key
         log.info("mail host %s now on release %s", props["host"], release)
         return {
@@ -154,7 +155,9 @@ class MailHostProvider(_OnHost):
             desired = {p: f.sha256 for p, f in desired_files(news).items()}
             if desired != olds.get("files"):
                 changed.append("files")
-            if olds.get("hardening") != harden.expected():
+            if olds.get("hardening") != harden.expected() or (olds.get("operator_networks") or []) != (
+                news.get("operator_networks") or []
+            ):
                 changed.append("hardening")
             if news.get("private_key") != olds.get("private_key") or news.get("user", "root") != olds.get("user"):
                 changed.append("ssh")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -40,13 +41,15 @@ class MailHost(Resource, module="mailhost", name="MailHost"):
         user: str = "root",
         port: int = 22,
         host_key: pulumi.Input[str] = "",
+        operator_networks: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`dkim_keys`: "domain/selector" -> private key PEM (a secret)."""
+        """`dkim_keys`: "domain/selector" -> private key PEM (a secret). `operator_networks`: never banned."""
         props: dict[str, Any] = {
             **_ssh_props(host, port, user, private_key, host_key),
             "plan": asdict(plan),
             "dkim_keys": dkim_keys,
+            **({"operator_networks": list(operator_networks)} if operator_networks else {}),
             "hostname": None,
             "release": None,
             "files": None,

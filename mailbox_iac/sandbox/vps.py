@@ -75,6 +75,15 @@ def remove_bridge() -> None:
     _run("ip", "link", "del", BRIDGE, check=False)
 
 
+# sshd's log as a real host's syslog writes it ("Dec  2 14:10:01 host sshd[42]: ..."): fail2ban's sshd filter
+# needs the time stamp (sshd's own -E file has none, so the jail never counted a failure).
+SSHD_WITH_SYSLOG_LINES = (
+    "/usr/sbin/sshd -D -e 2>&1 | while IFS= read -r line; do "
+    "printf '%s %s sshd[%s]: %s\\n' \"$(date '+%b %e %H:%M:%S')\" \"$(hostname)\" \"$$\" \"$line\"; "
+    "done >> /var/log/auth.log"
+)
+
+
 @dataclass
 class Vps:
     name: str  # short: used in interface and namespace names
@@ -127,7 +136,7 @@ class Vps:
         (boot_dir / "boot.sh").write_text(
             "set -e\nmount --make-rprivate /\n"
             f"{mounts}\nmount -t tmpfs tmpfs /run\nmkdir -p /run/sshd\n"
-            f"hostname {self.hostname}\nexec /usr/sbin/sshd -D -E /var/log/auth.log\n"
+            f"hostname {self.hostname}\n{SSHD_WITH_SYSLOG_LINES}\n"
         )
         _run("ip", "netns", "add", self.netns)
         _run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)

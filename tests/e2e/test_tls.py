@@ -3,11 +3,13 @@ Postfix, Dovecot and nginx serve them, and the host is closed to everything else
 
 from __future__ import annotations
 
+import imaplib
 import json
 import smtplib
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,10 @@ import paramiko
 import pytest
 
 from mailbox_iac.dns import records
+from mailbox_iac.mailhost import harden
 from mailbox_iac.readiness import Submission
+from tests.e2e.outsider import ADDRESS as STRANGER
+from tests.e2e.outsider import outsider, python_in
 from tests.e2e.test_demo import Demo, demo_project
 
 HOSTNAME = "mail.demo-a.example"
@@ -202,33 +207,113 @@ def test_renewal_is_served_without_an_up(demo: Demo, host: Host) -> None:
     demo.no_drift()  # a renewal is not drift
 
 
-def test_fail2ban_bans_smtp_password_guessing(demo: Demo, host: Host) -> None:
+GUESS = {
+    "smtp": """
+import smtplib, ssl
+for _ in range(12):  # each login tries PLAIN then LOGIN: 5 failed AUTH commands take 3 logins
+    try:
+        with smtplib.SMTP("{ip}", 587, timeout=10) as s:
+            s.starttls(context=ssl._create_unverified_context())
+            try:
+                s.login("ada@demo-a.example", "wrong-password")
+            except smtplib.SMTPAuthenticationError:
+                print("refused")
+    except OSError:
+        break
+""",
+    "imap": """
+import imaplib, ssl
+for _ in range(12):
+    try:
+        im = imaplib.IMAP4_SSL("{ip}", 993, ssl_context=ssl._create_unverified_context(), timeout=10)
+        try:
+            im.login("ada@demo-a.example", "wrong-password")
+        except imaplib.IMAP4.error:
+            print("refused")
+        im.logout()
+    except OSError:
+        break
+""",
+    "ssh": """
+import paramiko
+for _ in range(12):
+    try:
+        t = paramiko.Transport(("{ip}", 22))
+        t.start_client(timeout=10)
+        try:
+            t.auth_publickey("root", paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate")
+                             else paramiko.RSAKey.generate(2048))
+        except paramiko.AuthenticationException:
+            print("refused")
+        finally:
+            t.close()
+    except (OSError, paramiko.SSHException):
+        break
+""",
+}
+JAILS = {"smtp": ("postfix-sasl", 587), "imap": ("dovecot", 993), "ssh": ("sshd", 22)}
+
+
+def banned(host: Host, jail: str) -> str:
+    return host.inside(f"fail2ban-client status {jail}").stdout.split("Banned IP list:")[-1]
+
+
+@pytest.mark.parametrize("service", ["smtp", "imap", "ssh"])
+def test_fail2ban_bans_a_stranger_guessing_on_every_jail(demo: Demo, host: Host, service: str) -> None:
     deployment = demo.stack.export_stack().deployment
     assert deployment is not None
-    outputs = deployment["resources"]
-    [mailhost] = [r for r in outputs if r["type"].endswith("MailHost")]
+    [mailhost] = [r for r in deployment["resources"] if r["type"].endswith("MailHost")]
     assert mailhost["outputs"]["hardening"]["fail2ban"] == "dovecot,postfix-sasl,sshd"
-    failures = 0
-    while failures < 12:  # fail2ban bans after 5 failures in 10 minutes
+    jail, port = JAILS[service]
+    with outsider() as ns:
         try:
-            with Submission(host.ip, HOSTNAME) as smtp:
-                smtp.starttls(context=host.trust())
-                with pytest.raises(smtplib.SMTPAuthenticationError):
-                    smtp.login("ada@demo-a.example", "wrong-password")
-        except ConnectionRefusedError:
-            break
-        failures += 1
-    assert failures >= 3  # each login tries PLAIN then LOGIN: 5 failed AUTH commands take 3 logins
-    deadline = time.monotonic() + 60
-    while _reachable(host.ip, 587) and time.monotonic() < deadline:
-        time.sleep(1)
+            guesses = python_in(ns, GUESS[service].replace("{ip}", host.ip))
+            assert guesses.stdout.count("refused") >= 3, guesses.stdout + guesses.stderr
+            deadline = time.monotonic() + 60
+            while STRANGER not in banned(host, jail) and time.monotonic() < deadline:
+                time.sleep(1)
+            assert STRANGER in banned(host, jail)
+            assert _reachable(host.ip, port)  # the operator, on the same network, is not shut out
+        finally:
+            host.inside("fail2ban-client unban --all")
+
+
+def test_the_operator_is_never_banned(demo: Demo, host: Host) -> None:
+    context = host.trust()
+    context.check_hostname = False  # the chain is verified; the name is the IP here
+    for _ in range(8):  # more failures than maxretry, from the address mailbox-iac works from
+        im = imaplib.IMAP4_SSL(host.ip, 993, ssl_context=context, timeout=10)
+        with pytest.raises(imaplib.IMAP4.error):
+            im.login("ada@demo-a.example", "wrong-password")
+        im.logout()
+    time.sleep(3)
+    assert "198.51.100.1" not in banned(host, "dovecot")
+    assert "ignoreip = 127.0.0.1/8 ::1 198.51.100.1" in host.inside(f"cat {harden.JAIL}").stdout
+    assert _reachable(host.ip, 993)
+
+
+def test_verify_never_logs_in_with_an_account_not_created_yet(demo: Demo, host: Host) -> None:
+    spec = demo.root / "specs" / "demo.yaml"
+    original = spec.read_text()
+    spec.write_text(
+        original.replace(
+            "      - {local: grace, name: Grace Hopper}\n",
+            "      - {local: grace, name: Grace Hopper}\n      - newbie\n",
+        )
+    )
     try:
-        assert not _reachable(host.ip, 587)
-        banned = host.inside("fail2ban-client status postfix-sasl").stdout
-        assert "198.51.100.1" in banned
+        verify = subprocess.run(
+            [sys.executable, "-m", "mailbox_iac", "verify", "--stack", "demo", "--sandbox"],
+            cwd=demo.root,
+            capture_output=True,
+            text=True,
+        )
     finally:
-        host.inside("fail2ban-client unban --all")
-    assert _reachable(host.ip, 587)
+        spec.write_text(original)
+    assert verify.returncode == 2, verify.stdout + verify.stderr
+    assert "newbie@demo-a.example" in verify.stdout and "not created on the host yet" in verify.stdout
+    assert verify.stdout.count(" ready ") == 3
+    assert "newbie" not in host.inside("cat /var/log/mailbox-iac/dovecot.log /var/log/mailbox-iac/postfix.log").stdout
 
 
 def test_certificate_files_are_private(demo: Demo) -> None:
