@@ -67,12 +67,14 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
 
         p2 = tmp_path / "specs/p2.yaml"
         data = yaml.safe_load(p2.read_text())
-        data["domains"][0]["mailboxes"] = []
+        zone = data["domains"][0]["name"]  # the mail moves to a subdomain: the old domain's MX would go
+        data["domains"][0] |= {"name": f"sub.{zone}", "zone": zone}
         p2.write_text(yaml.safe_dump(data))
         code, report, summary = preview(tmp_path)
         assert code == 1
         assert [t["tenant"] for t in report["tenants"]] == ["p1", "p2"]
-        assert any("allowMassChanges" in v for v in report["tenants"][1]["violations"])
+        violations = " ".join(report["tenants"][1]["violations"])
+        assert f"MX:{zone} would be deleted" in violations and "allowMassChanges" in violations
         assert "**p2**" in summary
     finally:
         run.down(tmp_path)

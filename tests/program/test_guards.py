@@ -1,15 +1,18 @@
-"""The change budget through Pulumi's servicer: refuses mass deletion unless allowed; creates never count."""
+"""The change budget through Pulumi's servicer: refuses mass deletion unless allowed, from a population of
+10 (octoDNS's floor); refuses removing a domain's MX or its last DKIM selector at any size; creates never
+count."""
 
 from __future__ import annotations
 
 import pytest
 from pulumi.runtime import proto
 
-from mailbox_iac.guards import ChangeBudgetProvider, mass_change
+from mailbox_iac.guards import ChangeBudgetProvider, always_guarded, mass_change
 from tests.providers.servicer import Aborted, Driver
 
 RECORDS = [f"TXT:r{i}.example" for i in range(10)]
-MAILBOXES = [f"u{i}@example.com" for i in range(5)]
+MAILBOXES = [f"u{i}@example.com" for i in range(10)]
+DOMAIN = ["MX:example.com", "TXT:s1._domainkey.example.com", "TXT:example.com"]
 
 
 def state(records: list[str], mailboxes: list[str], allow: bool = False) -> dict[str, object]:
@@ -20,11 +23,26 @@ def test_budget_counts_deletions_only() -> None:
     olds = state(RECORDS, MAILBOXES)
     assert mass_change(olds, state(RECORDS[:7], MAILBOXES)) == []  # 30% exactly: allowed
     assert mass_change(olds, state(RECORDS + [f"A:new{i}" for i in range(50)], MAILBOXES)) == []
-    assert mass_change(olds, state(RECORDS[:6], MAILBOXES[:3])) == [
+    assert mass_change(olds, state(RECORDS[:6], MAILBOXES[:6])) == [
         "4 of 10 DNS records (40%) would be deleted or replaced: TXT:r6.example, TXT:r7.example, TXT:r8.example, "
         "TXT:r9.example",
-        "2 of 5 mailboxes (40%) would be deleted or replaced: u3@example.com, u4@example.com",
+        "4 of 10 mailboxes (40%) would be deleted or replaced: u6@example.com, u7@example.com, u8@example.com, "
+        "u9@example.com",
     ]
+
+
+def test_below_ten_a_small_tenant_edits_freely() -> None:
+    three = ["ada@demo-a.example", "grace@demo-a.example", "linus@demo-b.example"]
+    assert mass_change(state(RECORDS[:9], three), state(RECORDS[:3], three[:2])) == []
+
+
+def test_a_domains_mx_and_last_dkim_selector_are_guarded_at_any_size() -> None:
+    assert always_guarded(state(DOMAIN, []), state(DOMAIN[2:], [])) == [
+        "MX:example.com would be deleted: the domain's mail would bounce",
+        "example.com would lose its last DKIM selector (s1._domainkey.example.com): its mail would fail DMARC",
+    ]
+    rotated = ["MX:example.com", "TXT:s2._domainkey.example.com", "TXT:example.com"]
+    assert always_guarded(state(DOMAIN, []), state(rotated, [])) == []  # a selector rotation keeps one
 
 
 def test_budget_refuses_and_can_be_overridden() -> None:
@@ -33,11 +51,19 @@ def test_budget_refuses_and_can_be_overridden() -> None:
     assert d.diff("budget-acme", outs, state(RECORDS, MAILBOXES)).changes == proto.DiffResponse.DIFF_NONE
     with pytest.raises(
         Aborted,
-        match=r"tenant acme: 2 of 5 mailboxes \(40%\) would be deleted or replaced: "
-        r"u3@example.com, u4@example.com\. .*pulumi config set mailbox-iac:allowMassChanges true",
+        match=r"tenant acme: 4 of 10 mailboxes \(40%\) would be deleted or replaced: "
+        r"u6@example.com, u7@example.com, u8@example.com, u9@example.com\. .*"
+        r"pulumi config set mailbox-iac:allowMassChanges true",
     ):
-        d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:3]))
-    allowed = d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:3], allow=True))
+        d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:6]))
+    allowed = d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:6], allow=True))
     assert allowed.changes == proto.DiffResponse.DIFF_SOME
-    after = d.update("budget-acme", outs, state(RECORDS, MAILBOXES[:3], allow=True))
-    assert after["mailboxes"] == MAILBOXES[:3] and after["allow_mass_changes"] is False  # the opt-in is not sticky
+    after = d.update("budget-acme", outs, state(RECORDS, MAILBOXES[:6], allow=True))
+    assert after["mailboxes"] == MAILBOXES[:6] and after["allow_mass_changes"] is False  # the opt-in is not sticky
+
+
+def test_removing_a_domain_is_refused_without_the_opt_in() -> None:
+    d = Driver(ChangeBudgetProvider())
+    _, outs = d.create(state(DOMAIN, ["a@example.com"]))
+    with pytest.raises(Aborted, match=r"MX:example.com would be deleted"):
+        d.diff("budget-acme", outs, state([], []))
