@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from mailbox_iac import failures
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
 
@@ -68,9 +69,7 @@ def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
         if found:
             result.violations = sorted(set(found))[:5]
         else:
-            result.error = next(
-                (ln.strip() for ln in reversed(text.splitlines()) if "error" in ln.lower()), "preview failed"
-            )
+            result.error = "; ".join(failures.diagnostics(text, limit=3)) or "preview failed"
         lines.append(text)
     result.output = "\n".join(lines)
     return result

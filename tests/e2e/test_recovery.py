@@ -141,6 +141,25 @@ def test_sigkill_of_the_whole_up_then_a_plain_up_converges(sandbox: Sandbox, tmp
     proc.wait()
     time.sleep(5)
     assert alive(marker) == [], "processes of the killed run still alive"
+    if point is building:  # the first up never finished: verify says so and what to do
+        verify = sandbox.mbx("verify", "-s", TENANT, "--sandbox")
+        assert verify.returncode == 1
+        assert "has no 'servers' output yet, so its first `up` never finished" in verify.stderr
+    said = sandbox.converges()
+    assert "removed the lock of a run that no longer exists" in said
+    assert "a run that was interrupted left " in said and "operation(s) unfinished" in said
+    sandbox.destroy()
+
+
+def test_sigterm_to_mailbox_iac_ends_every_process_of_the_run(sandbox: Sandbox, tmp_path: Path) -> None:
+    marker, log = uuid.uuid4().hex, tmp_path / "terminated.log"
+    proc = sandbox.start_up(marker, log)
+    wait_for(lambda: applying(sandbox, log), "the mail host to be applied")
+    proc.send_signal(signal.SIGTERM)  # mailbox-iac only, as a cancelled CI job or `kill PID` does
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(5)
+    assert alive(marker) == [], "processes of the stopped run still alive"
+    assert "the next `up` resumes where this run stopped" in log.read_text()
     sandbox.converges()
     sandbox.destroy()
 
