@@ -132,6 +132,7 @@ class Engine:
         secrets: Mapping[str, str] | None = None,
     ) -> auto.Stack:
         """Create or select a stack running `program` inline, with the given config set on it."""
+        recovery.repair_sidecars(self.backend_url, PROJECT, name, lambda line: print(line, file=sys.stderr))
         stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=self._options())
         values = {k: auto.ConfigValue(v) for k, v in (config or {}).items()}
         values |= {k: auto.ConfigValue(v, secret=True) for k, v in (secrets or {}).items()}
@@ -160,4 +161,5 @@ class Engine:
 
     def existing(self, name: str) -> auto.Stack:
         """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""
+        recovery.repair_sidecars(self.backend_url, PROJECT, name, lambda line: print(line, file=sys.stderr))
         return auto.select_stack(name, project_name=PROJECT, program=lambda: None, opts=self._options())

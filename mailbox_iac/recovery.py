@@ -116,6 +116,29 @@ def stale_engine_locks(backend_url: str, project: str, stack: str) -> tuple[list
     return dead, live
 
 
+def repair_sidecars(backend_url: str, project: str, stack: str, say: Callable[[str], None]) -> None:
+    """A file backend keeps each blob's metadata in a `.attrs` file beside it, written in place (truncated,
+    then filled: gocloud's fileblob), so a run killed at that moment leaves it empty and every later command
+    fails with `failed to load checkpoint: EOF`. Such a file holds nothing the checkpoint needs (without
+    one, the blob reads as plain bytes, as it was written): it is removed."""
+    root = _file_backend(backend_url)
+    if root is None:
+        return
+    bookkeeping = root / ".pulumi"
+    candidates = [
+        *bookkeeping.glob(f"stacks/{project}/{stack}.json*.attrs"),
+        *bookkeeping.glob(f"locks/**/{project}/{stack}/*.attrs"),
+    ]
+    for path in candidates:
+        try:
+            readable = isinstance(json.loads(path.read_text()), dict)
+        except (OSError, ValueError):
+            readable = False
+        if not readable:
+            path.unlink(missing_ok=True)
+            say(f"stack {stack!r}: removed {path.name}, a metadata file a killed run left half-written")
+
+
 def break_stale_locks(backend_url: str, project: str, stack: str, say: Callable[[str], None]) -> None:
     """Remove the engine locks of dead holders (saying so); a live holder is a `StackLocked`."""
     dead, live = stale_engine_locks(backend_url, project, stack)

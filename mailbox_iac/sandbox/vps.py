@@ -79,7 +79,7 @@ def remove_bridge() -> None:
 # needs the time stamp (sshd's own -E file has none, so the jail never counted a failure).
 SSHD_WITH_SYSLOG_LINES = (
     "/usr/sbin/sshd -D -e 2>&1 | while IFS= read -r line; do "
-    "printf '%s %s sshd[%s]: %s\\n' \"$(date '+%b %e %H:%M:%S')\" \"$(hostname)\" \"$$\" \"$line\"; "
+    'printf \'%s %s sshd[%s]: %s\\n\' "$(date \'+%b %e %H:%M:%S\')" "$(hostname)" "$$" "$line"; '
     "done >> /var/log/auth.log"
 )
 
