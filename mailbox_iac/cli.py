@@ -408,6 +408,12 @@ def drift(
     )
     for error in errors:
         typer.echo(f"error: {error}", err=True)
+    if errors:
+        typer.echo(
+            "next: a tenant named above could not be checked (no such stack, no outputs yet, or an API refusing "
+            "its credentials); fix that and run drift again: the other tenants' findings are above",
+            err=True,
+        )
     raise typer.Exit(code=1 if errors else 2 if findings else 0)
 
 

@@ -25,6 +25,14 @@ def git(root: Path, *args: str) -> None:
     )
 
 
+def git_repo(root: Path, ignored: str = ".state/\n") -> None:
+    """`root` as a repository with everything in one first commit."""
+    (root / ".gitignore").write_text(ignored)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+
+
 def preview(root: Path) -> tuple[int, dict[str, Any], str]:
     result = subprocess.run(
         [sys.executable, "-m", "mailbox_iac", "preview", "--changed-since", "HEAD", "--sandbox"],
@@ -41,10 +49,7 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     (tmp_path / "stacks").mkdir()
     zones = [tenant_files(tmp_path, t) for t in ("p1", "p2")]
-    (tmp_path / ".gitignore").write_text(".state/\n")
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "-A")
-    git(tmp_path, "commit", "-qm", "base")
+    git_repo(tmp_path)
     info = run.up(tmp_path, zones, build_seconds=0.2)
     try:
         engine = Engine.local(run.state_dir(tmp_path), tmp_path, env=run.environment(info))

@@ -21,7 +21,7 @@ import yaml
 from mailbox_iac.sandbox import run
 from tests.conftest import REPO
 from tests.e2e.test_many import tenant_files
-from tests.e2e.test_preview import git
+from tests.e2e.test_preview import git, git_repo
 
 EXAMPLES = ("acme", "globex")
 EXTRA_ZONE = "cli2-mail.example"  # the new domain of the edited spec, on a new server
@@ -82,10 +82,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     config = yaml.safe_load(config_path.read_text())
     config["config"]["mailbox-iac:allowedZones"].append(EXTRA_ZONE)
     config_path.write_text(yaml.safe_dump(config))
-    (root / ".gitignore").write_text(".state/\n.venv\n")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
+    git_repo(root, ".state/\n.venv\n")
     info = run.up(root, zones, build_seconds=0.2)
     try:
         yield Project(root, info)
