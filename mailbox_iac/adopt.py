@@ -107,7 +107,7 @@ def prepare(
     say: Callable[[str], None],
 ) -> dict[str, str]:
     """Match the zones with the plan before an `up`: delete our stale records, refuse on conflicts, and
-    return the imports for the program (`program.main(adopt=...)`). Without an API token: nothing to do."""
+    return the imports for the program (`program.main(adopt_records=...)`). Without an API token: nothing to do."""
     if api is None:
         return {}
     live = [r for zone in sorted({r.zone for r in planned}) for r in cloudflare_api.zone_records(api, zone)]

@@ -14,9 +14,9 @@ DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 
 
 class CloudflareError(RuntimeError):
-    def __init__(self, message: str, status: int = 0, codes: tuple[int, ...] = ()) -> None:
+    def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
-        self.status, self.codes = status, codes
+        self.status = status
 
 
 def client(env: Mapping[str, str]) -> httpx.Client | None:
@@ -69,8 +69,7 @@ def request(
             detail = "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors) or "no error detail"
             problem = f"HTTP {status}: {detail}"
             if status != 429 and status < 500:
-                codes = tuple(int(e["code"]) for e in errors if str(e.get("code", "")).isdigit())
-                raise CloudflareError(f"Cloudflare {method} {path}: {problem}", status, codes)
+                raise CloudflareError(f"Cloudflare {method} {path}: {problem}", status)
             wait = float(response.headers.get("Retry-After") or 2.0 ** (attempt - 1))
         if attempt == attempts:
             raise CloudflareError(

@@ -132,7 +132,7 @@ class Engine:
         secrets: Mapping[str, str] | None = None,
     ) -> auto.Stack:
         """Create or select a stack running `program` inline, with the given config set on it."""
-        recovery.repair_sidecars(self.backend_url, PROJECT, name, lambda line: print(line, file=sys.stderr))
+        self._repair(name)
         stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=self._options())
         values = {k: auto.ConfigValue(v) for k, v in (config or {}).items()}
         values |= {k: auto.ConfigValue(v, secret=True) for k, v in (secrets or {}).items()}
@@ -145,9 +145,13 @@ class Engine:
         """Where runs of this checkout hold their stacks (`recovery.exclusive`)."""
         return self.project_dir / ".state" / "locks"
 
-    def recover(self, stack: auto.Stack, say: Callable[[str], None]) -> None:
+    def _repair(self, name: str) -> None:
+        recovery.repair_sidecars(self.backend_url, PROJECT, name, lambda line: print(line, file=sys.stderr))
+
+    def recover(self, stack: auto.Stack, say: Callable[[str], None]) -> dict[str, Any]:
         """Undo what a killed run left behind before the next `up`: stale engine locks and pending
-        operations (see recovery.py). Call it while holding `recovery.exclusive` for the stack."""
+        operations (see recovery.py). Call it while holding `recovery.exclusive` for the stack.
+        Returns the stack's checkpoint as it now is."""
         recovery.break_stale_locks(self.backend_url, PROJECT, stack.name, say)
         deployment = stack.export_stack()
         cleaned, pending = recovery.without_pending(deployment.deployment or {})
@@ -158,8 +162,9 @@ class Engine:
                 f"({', '.join(pending[:4])}{', ...' if len(pending) > 4 else ''}); this run does them again, "
                 "finding what they had already made"
             )
+        return cleaned
 
     def existing(self, name: str) -> auto.Stack:
         """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""
-        recovery.repair_sidecars(self.backend_url, PROJECT, name, lambda line: print(line, file=sys.stderr))
+        self._repair(name)
         return auto.select_stack(name, project_name=PROJECT, program=lambda: None, opts=self._options())

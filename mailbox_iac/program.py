@@ -324,16 +324,19 @@ def deployed_state(stack: auto.Stack, project_dir: Path) -> tuple[DesiredState, 
     """The desired state of a deployed stack, with the facts its outputs hold, and those outputs' values:
     what `verify` and `drift` compare the world with. KeyError: the stack has no such outputs yet."""
     outputs = {k: v.value for k, v in stack.outputs().items()}
-    config = stack.get_all_config()
-    spec = config["mailbox-iac:spec"].value if "mailbox-iac:spec" in config else f"specs/{stack.name}.yaml"
-    return plan(load_file(project_dir / spec).tenant, facts_from(outputs)), outputs
+    return plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, facts_from(outputs)), outputs
 
 
 def adopt_before_up(
-    stack: auto.Stack, project_dir: Path, env: Mapping[str, str], say: Callable[[str], None]
+    stack: auto.Stack,
+    project_dir: Path,
+    deployment: Mapping[str, Any],
+    env: Mapping[str, str],
+    say: Callable[[str], None],
 ) -> dict[str, str]:
-    """The records to adopt in this `up` (adopt.py), from the spec, the last outputs and the zones. The
-    Cloudflare token and endpoint: the stack's `cloudflare:apiToken` / `cloudflare:baseUrl`, else `env`."""
+    """The records to adopt in this `up` (adopt.py), from the spec, the last outputs, the stack's checkpoint
+    and the zones. The Cloudflare token and endpoint: the stack's `cloudflare:apiToken` /
+    `cloudflare:baseUrl`, else `env`."""
     outputs = {k: v.value for k, v in stack.outputs().items()}
     known = facts_from(outputs) if {"servers", "dkim_public_keys"} <= set(outputs) else Facts()
     state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known)
@@ -346,7 +349,7 @@ def adopt_before_up(
     }
     api = cloudflare_api.client({k: v for k, v in credentials.items() if v})
     try:
-        return adopt.prepare(state.tenant, planned, stack.export_stack().deployment or {}, api, say)
+        return adopt.prepare(state.tenant, planned, deployment, api, say)
     finally:
         if api is not None:
             api.close()

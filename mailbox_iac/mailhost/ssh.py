@@ -40,6 +40,10 @@ class SshDropped(SshError):
         )
 
 
+# What a dropped session raises inside an SFTP transfer (OSError is left out there: a missing file is one).
+_TRANSFER_DROPPED = (paramiko.SSHException, EOFError, ConnectionError, TimeoutError)
+
+
 class RemoteCommandFailed(SshError):
     def __init__(self, command: str, status: int, stderr: str) -> None:
         self.command, self.status, self.stderr = command, status, stderr
@@ -166,13 +170,10 @@ class Connection:
             with self.sftp.open(tmp, "wb") as f:
                 f.chmod(mode)
                 f.write(data)
-        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
-            raise SshDropped(self.target, f"uploading {path}", exc) from None
-        if (owner, group) != ("root", "root"):
-            self.run(["chown", f"{owner}:{group}", tmp])
-        try:
+            if (owner, group) != ("root", "root"):
+                self.run(["chown", f"{owner}:{group}", tmp])
             self.sftp.posix_rename(tmp, path)
-        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+        except _TRANSFER_DROPPED as exc:
             raise SshDropped(self.target, f"uploading {path}", exc) from None
 
     def read(self, path: str) -> bytes | None:
@@ -182,5 +183,5 @@ class Connection:
                 return bytes(data)
         except FileNotFoundError:
             return None
-        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+        except _TRANSFER_DROPPED as exc:
             raise SshDropped(self.target, f"reading {path}", exc) from None

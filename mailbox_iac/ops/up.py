@@ -32,6 +32,6 @@ def up(
     with recovery.exclusive(engine.lock_dir, tenant, wait=wait):
         with selecting or contextlib.nullcontext():
             stack = engine.stack(tenant, lambda: tenant_program(engine.project_dir, imports))
-        engine.recover(stack, say)
-        imports.update(adopt_before_up(stack, engine.project_dir, {**os.environ, **engine.env}, say))
+        deployment = engine.recover(stack, say)
+        imports.update(adopt_before_up(stack, engine.project_dir, deployment, {**os.environ, **engine.env}, say))
         return stack.up(on_output=on_output, on_event=on_event, show_secrets=False, refresh=refresh, color="never")

@@ -86,11 +86,10 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
 def shell_environment(root: Path, info: dict[str, Any]) -> str:
     """`export` lines that give a shell what `mailbox-iac up --sandbox` gives the engine, so that the plain
     Pulumi CLI (`pulumi preview`, `up`, `refresh`) works on the sandbox's stacks: eval "$(... sandbox env)"."""
-    env = environment(info)
-    path = env.pop("PATH").removesuffix(os.environ.get("PATH", "")).rstrip(os.pathsep)
+    env = {k: v for k, v in environment(info).items() if k != "PATH"}  # the shell's own PATH, the plugin first
     env |= {"PULUMI_BACKEND_URL": local_backend_url(state_dir(root)), "PULUMI_SKIP_UPDATE_CHECK": "true"}
     lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
-    lines.append(f'export PATH={shlex.quote(path)}"{os.pathsep}$PATH"')
+    lines.append(f'export PATH={shlex.quote(info["bin"])}"{os.pathsep}$PATH"')
     return "\n".join(
         [
             "# The sandbox's backend, endpoints and credentials for the Pulumi CLI. Use:",
