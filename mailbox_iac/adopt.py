@@ -20,6 +20,7 @@ import httpx
 
 from mailbox_iac import cloudflare_api
 from mailbox_iac.dns import txt
+from mailbox_iac.errors import Permanent
 from mailbox_iac.plan.model import DnsRecord
 
 RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
@@ -95,8 +96,8 @@ def adoption(tenant: str, planned: Iterable[DnsRecord], live: list[dict[str, Any
     return result
 
 
-class AdoptionConflict(RuntimeError):
-    pass
+class AdoptionConflict(Permanent):
+    """Records someone else made are where the plan puts ours."""
 
 
 def prepare(

@@ -243,7 +243,7 @@ def verify(
     """
     from pulumi.automation import CommandError
 
-    from mailbox_iac import readiness
+    from mailbox_iac.checks import mailbox
     from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
@@ -251,7 +251,7 @@ def verify(
     try:
         state, outputs = deployed_state(engine.existing(stack), engine.project_dir)
         env = {**os.environ, **engine.env}
-        results = readiness.verify(
+        results = mailbox.verify(
             state, outputs["mailbox_passwords"], env.get("MAILBOX_IAC_DNS_RESOLVER"), env.get("MAILBOX_IAC_TLS_ROOTS")
         )
     except KeyError as exc:
@@ -268,7 +268,7 @@ def verify(
     if fmt is Format.json:
         typer.echo(
             json.dumps(
-                {a: {"ready": ready[a], "failed": [c.__dict__ for c in cs if not c.ok]} for a, cs in results.items()},
+                {a: {"ready": ready[a], "failed": [c.as_dict() for c in cs if not c.ok]} for a, cs in results.items()},
                 indent=2,
             )
         )

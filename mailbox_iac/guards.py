@@ -1,14 +1,9 @@
-"""Guard rails that fail a preview with a message saying what to do.
-
-`ChangeBudget` is a dynamic resource whose only job is its `diff`: it sees the previous run's DNS
-records and mailboxes (its old outputs) and the planned ones, and refuses, unless
-`mailbox-iac:allowMassChanges` is set for the run:
-- deleting or replacing more than 30% of either, once there are at least 10 of them (octoDNS's
-  MIN_EXISTING_RECORDS: below that, one change is already a large share, and a small tenant edits freely);
-- at any size, removing a domain's MX record (its mail would bounce) or its last DKIM selector (its mail
-  would fail DMARC); a selector rotation keeps one, so it passes.
-Server replacement has its own switch (`allowServerReplacement`, see hostwinds_dynamic). Every other
-resource depends on the budget, so nothing is touched when it refuses.
+"""The guard rail every `up` and preview passes first: `ChangeBudget`, a dynamic resource whose only job is
+its `diff`. It sees the previous run's DNS record keys and mailboxes (its old outputs) and the planned ones,
+and refuses what the safety rules of `changes.py` refuse (mass deletion from a population of 10, a domain's
+MX, a domain's last DKIM selector) unless `mailbox-iac:allowMassChanges` is set for the run. Every other
+resource depends on the budget, so nothing is touched when it refuses. Server replacement has its own
+switch (`allowServerReplacement`, enforced by each backend's server resource).
 THIS MODULE PATH IS PERMANENT (`mailbox_iac.guards`): state pickles `ChangeBudgetProvider` by reference.
 """
 
@@ -19,54 +14,24 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-MAX_SAFE_FRACTION = 0.30
-MIN_POPULATION = 10
-WATCHED = {"dns_records": "DNS records", "mailboxes": "mailboxes"}
-DKIM_LABEL = "._domainkey."
+from mailbox_iac import changes
+from mailbox_iac.errors import GuardRailViolation
+
+WATCHED = {"dns_records": "dns_record", "mailboxes": "mailbox"}  # property -> change kind
 
 
-class GuardRailViolation(Exception):
-    pass
+def inventory(props: dict[str, Any]) -> changes.Inventory:
+    """The keys a budget's properties hold, as an inventory without attributes."""
+    return {(kind, str(key)): {} for prop, kind in WATCHED.items() for key in props.get(prop) or []}
 
 
-def _dkim_domains(records: set[str]) -> set[str]:
-    return {r.split(DKIM_LABEL, 1)[1] for r in records if r.startswith("TXT:") and DKIM_LABEL in r}
-
-
-def always_guarded(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
-    """Removals refused at any size: a domain's MX, a domain's last DKIM selector."""
-    before, after = set(olds.get("dns_records") or []), set(news.get("dns_records") or [])
-    problems = [
-        f"{key} would be deleted: the domain's mail would bounce"
-        for key in sorted(before - after)
-        if key.startswith("MX:")
-    ]
-    for domain in sorted(_dkim_domains(before) - _dkim_domains(after)):
-        selectors = sorted(r.removeprefix("TXT:") for r in before - after if r.endswith(DKIM_LABEL + domain))
-        problems.append(
-            f"{domain} would lose its last DKIM selector ({', '.join(selectors)}): its mail would fail DMARC"
-        )
-    return problems
-
-
-def mass_change(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
-    """What would disappear beyond the budget, as sentences; empty when the change is within it."""
-    problems = []
-    for key, label in WATCHED.items():
-        before, after = set(olds.get(key) or []), set(news.get(key) or [])
-        gone = sorted(before - after)
-        if len(before) >= MIN_POPULATION and len(gone) / len(before) > MAX_SAFE_FRACTION:
-            sample = ", ".join(gone[:5]) + (", ..." if len(gone) > 5 else "")
-            problems.append(
-                f"{len(gone)} of {len(before)} {label} ({len(gone) / len(before):.0%}) would be "
-                f"deleted or replaced: {sample}"
-            )
-    return problems
+def refused(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    return changes.violations(inventory(olds), inventory(news))
 
 
 class ChangeBudgetProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        problems = always_guarded(olds, news) + mass_change(olds, news)
+        problems = refused(olds, news)
         if problems and not news.get("allow_mass_changes"):
             raise GuardRailViolation(
                 f"tenant {news.get('tenant')}: " + "; ".join(problems) + ". This needs an explicit opt-in: check "

@@ -21,22 +21,23 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 from pulumi import automation as auto
 
-from hostwinds_dynamic.provider import InstanceProvider
-from hostwinds_dynamic.resources import Instance, ReverseDns
-from hostwinds_dynamic.resources import SshKey as HostwindsSshKey
 from mailbox_iac import adopt, cloudflare_api, project
+from mailbox_iac.checks.dns import record_row
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
+from mailbox_iac.errors import Permanent
 from mailbox_iac.guards import ChangeBudget
 from mailbox_iac.mailhost.resources import Certificate, Mailbox, MailHost
-from mailbox_iac.plan.model import DesiredState, DnsRecord, Facts, MailboxPlan
+from mailbox_iac.plan.model import DesiredState, DkimPublicKey, DnsRecord, Facts, MailboxPlan, ServerIp, record_key
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.readiness import Readiness
+from mailbox_iac.servers import registry
+from mailbox_iac.servers.backend import DeclaredServer, ServerOptions
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 
 
-class ProgramError(pulumi.RunError):
+class ProgramError(pulumi.RunError, Permanent):
     """A problem with the stack's configuration or spec: shown to the user without a traceback."""
 
 
@@ -52,7 +53,6 @@ class Settings:
     allow_mass_changes: bool = False
     protect_servers: bool = True
     password_rotation: dict[str, int] = field(default_factory=dict)
-    hostwinds_poll_seconds: float = 10.0
     acme_directory: str = ""  # empty: the provider's default (MAILBOX_IAC_ACME_DIRECTORY, else Let's Encrypt)
     acme_email: str = ""
     adopt_records: dict[str, str] = field(default_factory=dict)  # record key -> import id (adopt.py)
@@ -78,7 +78,6 @@ class Settings:
             allow_mass_changes=bool(cfg.get_bool("allowMassChanges")),
             protect_servers=cfg.get_bool("protectServers") is not False,
             password_rotation={str(k): int(v) for k, v in (cfg.get_object("passwordRotation") or {}).items()},
-            hostwinds_poll_seconds=cfg.get_float("hostwindsPollSeconds") or 10.0,
             acme_directory=cfg.get("acmeDirectory") or "",
             acme_email=cfg.get("acmeEmail") or "",
             operator_networks=_networks(stack, cfg.get_object("operatorNetworks") or []),
@@ -125,129 +124,124 @@ def desired_state(settings: Settings) -> DesiredState:
     return state
 
 
-def _record_content(
-    r: DnsRecord, servers: dict[str, Instance], dkim: dict[tuple[str, str], DkimKey]
-) -> pulumi.Input[str]:
-    """The record's content, waiting for the fact it needs (a server IP, a DKIM key) only if it needs one."""
-    if r.needs is None:
-        return r.content
-    kind, _, ref = r.needs.partition(":")
-    if kind == "server_ip":
-        return servers[ref].main_ip
-    domain, _, selector = ref.partition("/")
-    return dkim[(domain, selector)].public_key.apply(lambda key: txt.quote(records.dkim(key)))
+@dataclass(frozen=True)
+class Handles:
+    """What `declare` has declared so far, by the plan's keys: each part takes what it depends on."""
+
+    budget: ChangeBudget
+    ssh: SshKey
+    servers: dict[str, DeclaredServer]
+    dkim: dict[tuple[str, str], DkimKey]
+    dns: dict[str, cloudflare.DnsRecord] = field(default_factory=dict)
+    rdns: dict[str, pulumi.Resource] = field(default_factory=dict)
+    hosts: dict[str, MailHost] = field(default_factory=dict)
+    certs: dict[str, Certificate] = field(default_factory=dict)
+
+    def content(self, r: DnsRecord) -> pulumi.Input[str]:
+        """The record's content, waiting for the fact it needs (a server IP, a DKIM key) only if it needs one."""
+        match r.needs:
+            case None:
+                return r.content
+            case ServerIp(server=server):
+                return self.servers[server].ipv4
+            case DkimPublicKey(domain=domain, selector=selector):
+                return self.dkim[(domain, selector)].public_key.apply(lambda key: txt.quote(records.dkim(key)))
+        raise AssertionError(r.needs)
 
 
-def declare(state: DesiredState, settings: Settings) -> None:
-    tenant = state.tenant
-    budget = ChangeBudget(
+def _budget(state: DesiredState, settings: Settings) -> ChangeBudget:
+    return ChangeBudget(
         "change-budget",
-        tenant=tenant,
+        tenant=state.tenant,
         dns_records=[r.key for r in state.dns_records],
         mailboxes=[m.address for m in state.mailboxes],
         allow_mass_changes=settings.allow_mass_changes,
     )
-    after_budget = pulumi.ResourceOptions(depends_on=[budget])
 
-    ssh = SshKey("ssh-key", comment=f"mailbox-iac-{tenant}", opts=after_budget)
-    key_name = f"mbx-{tenant}"
-    hw_key = HostwindsSshKey("hostwinds-ssh-key", name=key_name, public_key=ssh.public_key, opts=after_budget)
-    servers: dict[str, Instance] = {}
-    for s in state.servers:
-        servers[s.name] = Instance(
-            f"server-{s.name}",
-            location_id=s.location,
-            template=s.image,
-            rid=s.plan,
-            srvrname=s.srvrname,
-            ssh_keys=[key_name, *s.ssh_keys],
-            billing_cycle=s.billing_cycle,
-            allow_replace=settings.allow_server_replacement,
-            provider=InstanceProvider(poll_interval=settings.hostwinds_poll_seconds),
-            opts=pulumi.ResourceOptions(
-                depends_on=[budget, hw_key], protect=settings.protect_servers and not settings.allow_server_replacement
-            ),
-        )
 
-    dkim = {
-        (k.domain, k.selector): DkimKey(
-            f"dkim-{k.domain}-{k.selector}", domain=k.domain, selector=k.selector, bits=k.bits, opts=after_budget
-        )
-        for k in state.dkim_keys
+def _servers(state: DesiredState, settings: Settings, budget: ChangeBudget, ssh: SshKey) -> dict[str, DeclaredServer]:
+    """Each server at its backend, after the operator key is registered there (once per backend)."""
+    options = ServerOptions(allow_replacement=settings.allow_server_replacement, protect=settings.protect_servers)
+    access = {
+        name: registry.get(name).declare_access(state.tenant, ssh.public_key, [budget])
+        for name in sorted({s.backend for s in state.servers})
     }
+    return {
+        s.name: registry.get(s.backend).declare_server(s, access[s.backend], options, [budget]) for s in state.servers
+    }
+
+
+def _dns(state: DesiredState, settings: Settings, h: Handles) -> None:
     zone_ids: dict[str, pulumi.Input[str]] = {
         z: settings.zone_ids.get(z) or cloudflare.get_zone_output(filter={"name": z, "match": "all"}).id
         for z in sorted({r.zone for r in state.dns_records})
     }
-    dns: dict[str, cloudflare.DnsRecord] = {}
     for r in state.dns_records:
-        dns[r.key] = cloudflare.DnsRecord(
+        h.dns[r.key] = cloudflare.DnsRecord(
             f"dns-{r.type}-{r.name}",
             zone_id=zone_ids[r.zone],
             name=r.name,
             type=r.type,
-            content=_record_content(r, servers, dkim),
+            content=h.content(r),
             ttl=r.ttl,
             priority=r.priority,
-            comment=adopt.comment(tenant),
+            comment=adopt.comment(state.tenant),
             opts=pulumi.ResourceOptions(
-                depends_on=[budget],
+                depends_on=[h.budget],
                 import_=settings.adopt_records.get(r.key),
                 ignore_changes=adopt.IGNORED_WHILE_ADOPTING if r.key in settings.adopt_records else None,
             ),
         )
-
-    hosts: dict[str, MailHost] = {}
-    certs: dict[str, Certificate] = {}
-    rdns: dict[str, ReverseDns] = {}
     for s in state.servers:
-        rdns[s.name] = ReverseDns(
-            f"rdns-{s.name}",
-            serviceid=servers[s.name].serviceid,
-            ip=servers[s.name].main_ip,
-            hostname=s.hostname,
-            opts=pulumi.ResourceOptions(depends_on=[dns[f"A:{s.hostname}"]]),
-        )
+        a_record = h.dns[record_key("A", s.hostname)]
+        h.rdns[s.name] = registry.get(s.backend).declare_reverse_dns(s, h.servers[s.name], [a_record])
+
+
+def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
     for mh in state.mailhosts:
-        hosts[mh.server] = MailHost(
+        ip = h.servers[mh.server].ipv4
+        host = h.hosts[mh.server] = MailHost(
             f"mailhost-{mh.server}",
-            host=servers[mh.server].main_ip,
-            private_key=ssh.private_key,
+            host=ip,
+            private_key=h.ssh.private_key,
             plan=mh,
-            dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": dkim[(d, sel)].private_key for d, sel in mh.dkim}),
+            dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": h.dkim[(d, sel)].private_key for d, sel in mh.dkim}),
             operator_networks=settings.operator_networks,
-            opts=after_budget,
+            opts=pulumi.ResourceOptions(depends_on=[h.budget]),
         )
         names = [mh.hostname, *(f"mta-sts.{d}" for d, _ in mh.mta_sts_policies)]
-        certs[mh.server] = Certificate(
+        h.certs[mh.server] = Certificate(
             f"certificate-{mh.server}",
-            host=servers[mh.server].main_ip,
-            private_key=ssh.private_key,
-            host_key=hosts[mh.server].host_key,
+            host=ip,
+            private_key=h.ssh.private_key,
+            host_key=host.host_key,
             names=names,
             directory=settings.acme_directory,
             email=settings.acme_email,
             # HTTP-01 validation resolves each name: its A record must exist first.
-            opts=pulumi.ResourceOptions(depends_on=[hosts[mh.server], *(dns[f"A:{n}"] for n in names)]),
+            opts=pulumi.ResourceOptions(depends_on=[host, *(h.dns[record_key("A", n)] for n in names)]),
         )
 
+
+def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dict[str, Password], dict[str, Any]]:
+    """Each mailbox: its password, its account on the host, and the readiness gate after all it needs."""
     passwords: dict[str, Password] = {}
     ready: dict[str, pulumi.Output[bool]] = {}
     for m in state.mailboxes:
-        passwords[m.address] = Password(
+        password = passwords[m.address] = Password(
             f"password-{m.address}",
             address=m.address,
             rotation=settings.password_rotation.get(m.address, 0),
-            opts=after_budget,
+            opts=pulumi.ResourceOptions(depends_on=[h.budget]),
         )
-        host = hosts[m.server]
+        ip, host = h.servers[m.server].ipv4, h.hosts[m.server]
         account = Mailbox(
             f"mailbox-{m.address}",
-            host=servers[m.server].main_ip,
-            private_key=ssh.private_key,
+            host=ip,
+            private_key=h.ssh.private_key,
             host_key=host.host_key,
             address=m.address,
-            password=passwords[m.address].password,
+            password=password.password,
             quota_mb=m.quota_mb,
             opts=pulumi.ResourceOptions(depends_on=[host]),
         )
@@ -256,39 +250,53 @@ def declare(state: DesiredState, settings: Settings) -> None:
             f"ready-{m.address}",
             address=m.address,
             zone=domain_records[0].zone,
-            ip=servers[m.server].main_ip,
+            ip=ip,
             hostname=m.smtp_host,
-            password=passwords[m.address].password,
-            records=pulumi.Output.all(
-                *[
-                    pulumi.Output.all(
-                        name=r.name,
-                        type=r.type,
-                        content=_record_content(r, servers, dkim),
-                        priority=r.priority if r.priority is not None else 0,
-                    )
-                    for r in domain_records
-                ]
-            ),
+            password=password.password,
+            records=pulumi.Output.all(*[pulumi.Output.all(**record_row(r, h.content(r))) for r in domain_records]),
             opts=pulumi.ResourceOptions(
-                depends_on=[account, rdns[m.server], certs[m.server], *(dns[r.key] for r in domain_records)]
+                depends_on=[account, h.rdns[m.server], h.certs[m.server], *(h.dns[r.key] for r in domain_records)]
             ),
         ).ready
+    return passwords, ready
 
-    pulumi.export("tenant", tenant)
+
+def declare(state: DesiredState, settings: Settings) -> None:
+    """Every resource of the tenant; every other resource depends on the budget, so a refusal stops all."""
+    budget = _budget(state, settings)
+    ssh = SshKey("ssh-key", comment=f"mailbox-iac-{state.tenant}", opts=pulumi.ResourceOptions(depends_on=[budget]))
+    dkim = {
+        (k.domain, k.selector): DkimKey(
+            f"dkim-{k.domain}-{k.selector}",
+            domain=k.domain,
+            selector=k.selector,
+            bits=k.bits,
+            opts=pulumi.ResourceOptions(depends_on=[budget]),
+        )
+        for k in state.dkim_keys
+    }
+    h = Handles(budget, ssh, _servers(state, settings, budget, ssh), dkim)
+    _dns(state, settings, h)
+    _mail_hosts(state, settings, h)
+    passwords, ready = _mailboxes(state, settings, h)
+    _export(state, h, passwords, ready)
+
+
+def _export(state: DesiredState, h: Handles, passwords: dict[str, Password], ready: dict[str, Any]) -> None:
+    pulumi.export("tenant", state.tenant)
     pulumi.export(
         "servers",
         {
-            s.name: {"serviceid": servers[s.name].serviceid, "ip": servers[s.name].main_ip, "hostname": s.hostname}
+            s.name: {"serviceid": h.servers[s.name].id, "ip": h.servers[s.name].ipv4, "hostname": s.hostname}
             for s in state.servers
         },
     )
     pulumi.export("mailboxes", {m.address: {**mailbox_output(m), "ready": ready[m.address]} for m in state.mailboxes})
-    pulumi.export("dkim_public_keys", {f"{d}/{sel}": key.public_key for (d, sel), key in dkim.items()})
+    pulumi.export("dkim_public_keys", {f"{d}/{sel}": key.public_key for (d, sel), key in h.dkim.items()})
     pulumi.export("mailbox_passwords", pulumi.Output.secret({a: p.password for a, p in passwords.items()}))
     by_domain: dict[str, dict[str, pulumi.Output[str]]] = {}
     for r in state.dns_records:
-        by_domain.setdefault(r.domain, {})[r.key] = dns[r.key].id
+        by_domain.setdefault(r.domain, {})[r.key] = h.dns[r.key].id
     pulumi.export("dns_records", by_domain)
 
 

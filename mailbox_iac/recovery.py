@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from mailbox_iac.errors import Permanent
 
-class StackLocked(RuntimeError):
-    pass
+
+class StackLocked(Permanent):
+    """Another run holds the stack; it is not ours to break."""
 
 
 @dataclass(frozen=True)

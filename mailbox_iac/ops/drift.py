@@ -20,21 +20,29 @@ import yaml
 from pulumi import automation as auto
 
 from mailbox_iac import cloudflare_api
+from mailbox_iac.checks import dns
 from mailbox_iac.dns import txt
 from mailbox_iac.plan.model import DesiredState
-from mailbox_iac.readiness import dns_checks, expected, resolver_for
+from mailbox_iac.servers import registry
 
 
 @dataclass(frozen=True)
 class Finding:
     tenant: str
-    layer: str  # hostwinds, cloudflare, host, dns, dns-undeclared
+    layer: str  # a server backend (hostwinds), cloudflare, host, state, dns, dns-undeclared
     resource: str
     differs: str
     fix: str
+    check: str = ""  # the id of the check that found it (checks/), when a check did
 
 
-LAYER_OF = {"hostwinds": "hostwinds", "cloudflare": "cloudflare", "mailhost": "host"}
+def layer_of(type_token: str) -> str:
+    """Which layer a resource type belongs to: its server backend's name, cloudflare, host, else state."""
+    package, module = type_token.split(":")[0], type_token.split(":")[1].rsplit("/", 1)[-1]
+    backend = registry.by_module(module) if package == "pulumi-python" else None
+    if backend is not None:
+        return backend.name
+    return {"cloudflare": "cloudflare"}.get(package) or {"mailhost": "host"}.get(module, "state")
 
 
 def state_findings(tenant: str, stack: auto.Stack) -> list[Finding]:
@@ -49,7 +57,7 @@ def state_findings(tenant: str, stack: auto.Stack) -> list[Finding]:
         kind = meta.urn.split("::")[2]
         if kind.startswith("pulumi:"):
             return
-        layer = next((v for k, v in LAYER_OF.items() if k in kind), "state")
+        layer = layer_of(kind)
         if meta.op == auto.OpType.DELETE:
             what = "is gone"
         else:
@@ -98,17 +106,17 @@ def dns_findings(
     found: list[Finding] = []
     for zone in sorted({r.zone for r in state.dns_records}):
         planned = [r for r in state.dns_records if r.zone == zone]
-        rows = [{"name": r.name, "type": r.type, "content": r.content, "priority": r.priority or 0} for r in planned]
-        for check in dns_checks(rows, resolver_for(zone, resolver)):
-            rtype, name = check.name.split()[1:3]
-            if not check.ok and not ignored(state.tenant, rtype, name, ignores):
+        results = dns.records([dns.record_row(r) for r in planned], dns.resolver_for(zone, resolver))
+        for r, check in zip(planned, results, strict=True):
+            if not check.ok and not ignored(state.tenant, r.type, r.name, ignores):
                 found.append(
                     Finding(
                         state.tenant,
                         "dns",
-                        f"{rtype} {name}",
+                        check.subject,
                         check.detail,
                         f"`mailbox-iac up --stack {state.tenant} --refresh` publishes it again",
+                        check.check.id,
                     )
                 )
         if cloudflare is None:
@@ -132,7 +140,7 @@ def dns_findings(
 
 
 def _value(rtype: str, content: str, priority: int | None) -> str:
-    return expected({"type": rtype, "content": content, "priority": priority or 0})
+    return dns.expected({"type": rtype, "content": content, "priority": priority or 0})
 
 
 def as_json(findings: list[Finding]) -> str:

@@ -2,8 +2,8 @@
 
 Each tenant runs `pulumi up` through the Automation API in its own thread (inline programs are isolated by
 the SDK's context variables; each run is its own `pulumi` process). One tenant's failure never stops the
-others. A failure is retried when it looks transient; guard-rail violations, invalid specs and stack
-configuration errors are not, since running again cannot fix them. The Hostwinds rate limit holds across
+others. A failure is retried when it is transient (errors.py); guard-rail violations, invalid specs and
+stack configuration errors are permanent: running again cannot fix them. The Hostwinds rate limit holds across
 all of them because every provider process shares one lock file per endpoint (hostwinds_dynamic.client).
 """
 
@@ -22,19 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mailbox_iac import failures
+from mailbox_iac import errors, failures
 from mailbox_iac.engine import Engine
 from mailbox_iac.ops import up as converging
-
-PERMANENT = (
-    "GuardRailViolation",
-    "ProgramError",
-    "is invalid",
-    "may only manage",
-    "declares tenant",
-    "is being updated by",
-    "records in the way",
-)
 
 
 @dataclass
@@ -52,10 +42,6 @@ class TenantRun:
     @property
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started if self.started else 0.0
-
-
-def is_transient(message: str) -> bool:
-    return not any(marker in message for marker in PERMANENT)
 
 
 def run_many(
@@ -97,7 +83,7 @@ def run_many(
                 except Exception as exc:
                     message = str(exc)
                     log.write(f"\n--- attempt {run.attempts} failed ---\n{message}\n")
-                    if run.attempts > retries or not is_transient(message):
+                    if run.attempts > retries or errors.kind_of(exc) is not errors.Kind.transient:
                         run.status, run.phase = "failed", "failed"
                         run.error = _summary(message)
                         break

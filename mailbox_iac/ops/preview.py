@@ -13,13 +13,12 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from mailbox_iac import failures
+from mailbox_iac import errors, failures
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
 
 SHARED = ("mailbox_iac/", "providers/", "Pulumi.yaml", "pyproject.toml", "schema/")
 SUMMARY_CAP = 60_000
-VIOLATION_MARKERS = ("GuardRailViolation", "ProgramError", "allowServerReplacement", "may only manage")
 
 
 @dataclass
@@ -58,19 +57,18 @@ def affected_tenants(files: list[str], tenants: list[str]) -> list[str]:
 def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
     result = TenantPreview(tenant)
     lines: list[str] = []
+    program = errors.Watched(lambda: tenant_program(engine.project_dir))
     try:
-        outcome = engine.stack(tenant, lambda: tenant_program(engine.project_dir)).preview(
-            on_output=lines.append, diff=True, color="never"
-        )
+        outcome = engine.stack(tenant, program).preview(on_output=lines.append, diff=True, color="never")
         result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
     except auto.CommandError as exc:
-        text = str(exc)
-        found = [ln.strip() for ln in text.splitlines() if any(m in ln for m in VIOLATION_MARKERS)]
-        if found:
-            result.violations = sorted(set(found))[:5]
+        failure = program.failure(exc)
+        said = failures.diagnostics(str(failure), limit=5)
+        if errors.kind_of(failure) is errors.Kind.violation:
+            result.violations = said
         else:
-            result.error = "; ".join(failures.diagnostics(text, limit=3)) or "preview failed"
-        lines.append(text)
+            result.error = "; ".join(said[:3]) or "preview failed"
+        lines.append(str(exc))
     result.output = "\n".join(lines)
     return result
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from mailbox_iac import recovery
+from mailbox_iac import errors, recovery
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import adopt_before_up
 from mailbox_iac.program import main as tenant_program
@@ -29,9 +29,15 @@ def up(
 ) -> auto.UpResult:
     """`selecting`: held while the stack is selected (runs in one process share the workspace's files)."""
     imports: dict[str, str] = {}
+    program = errors.Watched(lambda: tenant_program(engine.project_dir, imports))
     with recovery.exclusive(engine.lock_dir, tenant, wait=wait):
         with selecting or contextlib.nullcontext():
-            stack = engine.stack(tenant, lambda: tenant_program(engine.project_dir, imports))
+            stack = engine.stack(tenant, program)
         deployment = engine.recover(stack, say)
         imports.update(adopt_before_up(stack, engine.project_dir, deployment, {**os.environ, **engine.env}, say))
-        return stack.up(on_output=on_output, on_event=on_event, show_secrets=False, refresh=refresh, color="never")
+        try:
+            return stack.up(on_output=on_output, on_event=on_event, show_secrets=False, refresh=refresh, color="never")
+        except auto.CommandError as exc:
+            if program.raised is None:
+                raise
+            raise program.raised from exc

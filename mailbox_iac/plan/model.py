@@ -21,15 +21,42 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class ServerIp:
+    """A record's content is the IPv4 address of this server, known once the backend built it."""
+
+    server: str
+
+    def __str__(self) -> str:
+        return f"<server_ip:{self.server}>"
+
+
+@dataclass(frozen=True)
+class DkimPublicKey:
+    """A record's content carries this DKIM public key, known once the key is generated."""
+
+    domain: str
+    selector: str
+
+    def __str__(self) -> str:
+        return f"<dkim_key:{self.domain}/{self.selector}>"
+
+
+Reference = ServerIp | DkimPublicKey
+
+
+@dataclass(frozen=True)
 class ServerPlan:
+    """A server in the vocabulary of every backend (`servers/`); each backend translates it."""
+
     name: str
-    srvrname: str  # unique Hostwinds label, used to find (adopt) the server after a crash
+    backend: str  # servers.registry name
+    label: str  # unique per tenant and server: how the backend finds (adopts) the server after a crash
     hostname: str
-    location: int
-    plan: int
+    region: int | str
+    size: int | str
     image: str
     billing_cycle: str
-    ssh_keys: tuple[str, ...]
+    ssh_keys: tuple[str, ...]  # keys of the operators, by their names at the backend
     ip: str | None
 
 
@@ -43,17 +70,21 @@ class DnsRecord:
     priority: int | None
     purpose: str  # mail-host, mx, spf, dkim, dmarc, mta-sts, mta-sts-host, tls-rpt, null-mx
     domain: str  # the mail domain the record serves (for a server's A record: its zone)
-    needs: str | None = None  # fact the content waits for: "server_ip:<server>" or "dkim_key:<domain>/<selector>"
+    needs: Reference | None = None  # the fact the content waits for; `content` holds its placeholder
 
     @property
     def key(self) -> str:
         """Stable identity of the record within a tenant (one record per name and type)."""
-        return f"{self.type}:{self.name}"
+        return record_key(self.type, self.name)
 
     @property
     def value(self) -> str:
         """Content as a resolver would hand it to a parser (canonical TXT)."""
         return txt.canonical(self.content) if self.type == "TXT" else self.content
+
+
+def record_key(rtype: str, name: str) -> str:
+    return f"{rtype}:{name}"
 
 
 @dataclass(frozen=True)
@@ -103,4 +134,7 @@ class DesiredState:
     mailboxes: tuple[MailboxPlan, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for row, record in zip(out["dns_records"], self.dns_records, strict=True):
+            row["needs"] = str(record.needs).strip("<>") if record.needs else None  # "server_ip:mx1"
+        return out

@@ -9,27 +9,22 @@ from mailbox_iac.plan.model import (
     SMTPS_PORT,
     DesiredState,
     DkimKeyPlan,
+    DkimPublicKey,
     DnsRecord,
     Facts,
     MailboxPlan,
     MailHostPlan,
+    Reference,
+    ServerIp,
     ServerPlan,
 )
 from mailbox_iac.spec.names import is_within
 from mailbox_iac.spec.resolve import Domain, Mailbox, Server, Tenant
 
 
-def srvrname(tenant: str, server: str) -> str:
-    """The Hostwinds label of a server: unique per tenant and server, so a retry finds and adopts it."""
+def server_label(tenant: str, server: str) -> str:
+    """A server's label at its backend: unique per tenant and server, so a retry finds and adopts it."""
     return f"mbx-{tenant}-{server}"
-
-
-def server_ip_fact(server: str) -> str:
-    return f"server_ip:{server}"
-
-
-def dkim_key_fact(domain: str, selector: str) -> str:
-    return f"dkim_key:{domain}/{selector}"
 
 
 class _Records:
@@ -46,7 +41,7 @@ class _Records:
         purpose: str,
         domain: str,
         priority: int | None = None,
-        needs: str | None = None,
+        needs: Reference | None = None,
     ) -> None:
         if rtype == "TXT":
             content = txt.quote(content)
@@ -54,20 +49,20 @@ class _Records:
 
     def ip(self, zone: str, name: str, server: Server, facts: Facts, purpose: str, domain: str) -> None:
         ip = facts.server_ips.get(server.name)
-        needs = None if ip else server_ip_fact(server.name)
-        self.add(zone, name, "A", ip or f"<{needs}>", purpose, domain, needs=needs)
+        needs = None if ip else ServerIp(server.name)
+        self.add(zone, name, "A", ip or str(needs), purpose, domain, needs=needs)
 
 
 def _domain_records(r: _Records, d: Domain, server: Server, facts: Facts) -> None:
     r.add(d.zone, d.name, "MX", server.hostname, "mx", d.name, priority=records.MX_PRIORITY)
     r.add(d.zone, d.name, "TXT", records.spf(d.spf), "spf", d.name)
     key = facts.dkim_public_keys.get((d.name, d.dkim.selector))
-    needs = None if key else dkim_key_fact(d.name, d.dkim.selector)
+    needs = None if key else DkimPublicKey(d.name, d.dkim.selector)
     r.add(
         d.zone,
         f"{d.dkim.selector}._domainkey.{d.name}",
         "TXT",
-        records.dkim(key or f"<{needs}>"),
+        records.dkim(key or str(needs)),
         "dkim",
         d.name,
         needs=needs,
@@ -136,10 +131,11 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
         servers=tuple(
             ServerPlan(
                 name=s.name,
-                srvrname=srvrname(tenant.tenant, s.name),
+                backend=s.backend,
+                label=server_label(tenant.tenant, s.name),
                 hostname=s.hostname,
-                location=s.location,
-                plan=s.plan,
+                region=s.region,
+                size=s.size,
                 image=s.image,
                 billing_cycle=s.billing_cycle,
                 ssh_keys=s.ssh_keys,

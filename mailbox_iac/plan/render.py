@@ -14,7 +14,9 @@ def as_json(state: DesiredState) -> str:
 def as_text(state: DesiredState) -> str:
     out = [f"tenant {state.tenant}", "", f"servers ({len(state.servers)}):"]
     for s in state.servers:
-        out.append(f"  {s.name:<12} {s.hostname:<32} location={s.location} plan={s.plan} ip={s.ip or '(after create)'}")
+        out.append(
+            f"  {s.name:<12} {s.hostname:<32} {s.backend} region={s.region} size={s.size} ip={s.ip or '(after create)'}"
+        )
     out += ["", f"dns records ({len(state.dns_records)}):"]
     for r in state.dns_records:
         prio = f" {r.priority}" if r.priority is not None else ""

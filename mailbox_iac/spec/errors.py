@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailbox_iac.errors import Permanent
+
 # A location inside a YAML document: ("domains", 0, "mailboxes", 3, "local").
 Loc = tuple[str | int, ...]
 
@@ -30,7 +32,7 @@ class SpecError:
         }
 
 
-class SpecInvalid(Exception):
+class SpecInvalid(Permanent):
     """Every error found in one or more spec files, reported together."""
 
     def __init__(self, errors: list[SpecError]) -> None:

@@ -6,9 +6,10 @@ section overrides only the fields it sets (see `resolve.py`).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from mailbox_iac.dns.spf import SPF_TERM_PATTERN, check_term
 from mailbox_iac.spec import names
@@ -119,10 +120,35 @@ class Domain(DomainSettings):
     ] = Field(default_factory=list, description="mailboxes: a local part alone, or a mapping with `local`")
 
 
+BackendId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+BACKEND_VALUE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+
+
+def _backend_value(value: Any) -> int | str:
+    """A region or size as its backend names it: a positive number (Hostwinds' ids) or a name ("fsn1")."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and re.fullmatch(BACKEND_VALUE_PATTERN, value):
+        return value
+    raise ValueError(f"expected a positive number or a name of letters, digits, '.', '_', '-', not {value!r}")
+
+
+BackendValue = Annotated[
+    int | str,
+    PlainValidator(_backend_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": BACKEND_VALUE_PATTERN}]}
+    ),
+]
+
+
 class ServerSettings(Strict):
-    location: int | None = Field(None, ge=1, description="Hostwinds location_id (get_locations)")
-    plan: int | None = Field(None, ge=1, description="Hostwinds plan rid (get_price_list)")
-    image: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$", description="Hostwinds image/template id")
+    backend: BackendId | None = Field(None, description="where the server runs; default: hostwinds")
+    location: BackendValue | None = Field(None, description="the backend's region (Hostwinds: location_id)")
+    plan: BackendValue | None = Field(None, description="the backend's server size (Hostwinds: plan rid)")
+    image: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9-]{1,64}$", description="the backend's image (Hostwinds: template id)"
+    )
     billing_cycle: BillingCycle | None = None
     ssh_keys: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]] | None = None
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from mailbox_iac.errors import Permanent
+
 log = logging.getLogger("hostwinds_dynamic")
 
 SECRET_KEYS = frozenset({"API", "password", "configkey", "rootpass"})
@@ -54,11 +56,11 @@ class HostwindsError(Exception):
         super().__init__(f"Hostwinds {action}: {message}")
 
 
-class HostwindsAuthError(HostwindsError):
+class HostwindsAuthError(HostwindsError, Permanent):
     """Bad API key, or this machine's IP is not on the key's allow-list."""
 
 
-class HostwindsInputError(HostwindsError):
+class HostwindsInputError(HostwindsError, Permanent):
     """The request itself is wrong (unknown serviceid, location, plan...): retrying cannot help."""
 
 

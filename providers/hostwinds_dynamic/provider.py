@@ -35,6 +35,7 @@ from hostwinds_dynamic.client import (
     HostwindsInputError,
     HostwindsTransientError,
 )
+from mailbox_iac.errors import GuardRailViolation, Permanent
 from mailbox_iac.unknown import has_unknown, is_unknown
 
 DEFAULT_ENDPOINT = "https://clients.hostwinds.com/cloud/api.php"
@@ -43,8 +44,8 @@ UPDATE_KEYS = ("srvrname", "billing_cycle")
 BILLING_CYCLES = ("monthly", "quarterly", "semiannually", "annually", "biennially", "triennially", "hourly")
 
 
-class HostwindsBuildError(Exception):
-    pass
+class HostwindsBuildError(Permanent):
+    """The build cannot go on as asked (several servers with one label)."""
 
 
 class _Configured(ResourceProvider):
@@ -133,7 +134,7 @@ class InstanceProvider(_Configured):
         ]
         replaces = [k for k in changed if k in REPLACE_KEYS]
         if replaces and not news.get("allow_replace"):
-            raise HostwindsBuildError(
+            raise GuardRailViolation(
                 f"changing {', '.join(replaces)} would replace server {olds.get('srvrname')!r} "
                 f"(serviceid {olds.get('serviceid')}, {olds.get('main_ip')}): a new IP without its sending "
                 "reputation and a new rDNS. If that is really wanted, allow it for this run: "

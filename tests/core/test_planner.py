@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbox_iac.dns import records, txt
-from mailbox_iac.plan.model import Facts
+from mailbox_iac.plan.model import DkimPublicKey, Facts, ServerIp
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.spec.load import load_file
 from mailbox_iac.spec.model import MtaSts, TenantSpec
@@ -59,10 +59,11 @@ def test_placeholders_until_facts_arrive() -> None:
     tenant = example("acme")
     pending = [r for r in plan(tenant).dns_records if r.needs]
     assert {r.needs for r in pending} == {
-        "server_ip:mx1",
-        "dkim_key:acme-mail.com/s2026",
-        "dkim_key:acme-outreach.com/mail",
+        ServerIp("mx1"),
+        DkimPublicKey("acme-mail.com", "s2026"),
+        DkimPublicKey("acme-outreach.com", "mail"),
     }
+    assert {r.content for r in pending if r.type == "A"} == {"<server_ip:mx1>"}
     key = "MIIB" + "Q" * 380
     facts = Facts(server_ips={"mx1": "192.0.2.10"}, dkim_public_keys={("acme-mail.com", "s2026"): key})
     state = plan(tenant, facts)
@@ -70,7 +71,7 @@ def test_placeholders_until_facts_arrive() -> None:
     assert by["A:mail.acme-mail.com"].content == "192.0.2.10" and by["A:mail.acme-mail.com"].needs is None
     dkim = by["TXT:s2026._domainkey.acme-mail.com"]
     assert dkim.value == f"v=DKIM1; k=rsa; p={key}" and len(txt.strings(dkim.content)) == 2
-    assert by["TXT:mail._domainkey.acme-outreach.com"].needs == "dkim_key:acme-outreach.com/mail"
+    assert by["TXT:mail._domainkey.acme-outreach.com"].needs == DkimPublicKey("acme-outreach.com", "mail")
 
 
 def test_mta_sts_id_follows_the_policy() -> None:
@@ -122,7 +123,7 @@ def test_valid_specs_always_plan_deterministically(data: dict[str, object], with
     assert sum(len(d.mailboxes) for d in tenant.domains) == len(first.mailboxes)
     assert all(not r.name.endswith(".") for r in first.dns_records)
     if with_ip:
-        assert not [r for r in first.dns_records if r.needs and r.needs.startswith("server_ip")]
+        assert not [r for r in first.dns_records if isinstance(r.needs, ServerIp)]
 
 
 def test_examples_are_valid_files() -> None:

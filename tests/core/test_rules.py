@@ -46,7 +46,9 @@ def test_server_required_when_ambiguous(write_spec, spec_data) -> None:
 
 def test_server_fields_may_come_from_defaults_but_must_exist(write_spec, spec_data) -> None:
     del spec_data["defaults"]["server"]["image"]
-    assert only_error(write_spec, spec_data) == "servers.mx1.image: required (here or in defaults.server.image)"
+    assert only_error(write_spec, spec_data) == (
+        "servers.mx1.image: required (here or in defaults.server.image): a Hostwinds template id"
+    )
 
 
 def test_server_hostname_must_be_in_a_tenant_zone(write_spec, spec_data) -> None:

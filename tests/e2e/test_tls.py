@@ -19,9 +19,9 @@ import httpx
 import paramiko
 import pytest
 
+from mailbox_iac.checks.login import Submission
 from mailbox_iac.dns import records
 from mailbox_iac.mailhost import harden
-from mailbox_iac.readiness import Submission
 from tests.e2e.outsider import ADDRESS as STRANGER
 from tests.e2e.outsider import outsider, python_in
 from tests.e2e.test_demo import Demo, demo_project

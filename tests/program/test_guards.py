@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime import proto
 
-from mailbox_iac.guards import ChangeBudgetProvider, always_guarded, mass_change
+from mailbox_iac import changes
+from mailbox_iac.guards import ChangeBudgetProvider, inventory
 from tests.providers.servicer import Aborted, Driver
 
 RECORDS = [f"TXT:r{i}.example" for i in range(10)]
@@ -17,6 +18,16 @@ DOMAIN = ["MX:example.com", "TXT:s1._domainkey.example.com", "TXT:example.com"]
 
 def state(records: list[str], mailboxes: list[str], allow: bool = False) -> dict[str, object]:
     return {"tenant": "acme", "dns_records": records, "mailboxes": mailboxes, "allow_mass_changes": allow}
+
+
+def mass_change(olds: dict[str, object], news: dict[str, object]) -> list[str]:
+    before, after = inventory(olds), inventory(news)
+    return changes.mass_change(before, changes.changes(before, after))
+
+
+def always_guarded(olds: dict[str, object], news: dict[str, object]) -> list[str]:
+    before, after = inventory(olds), inventory(news)
+    return changes.always_guarded(before, after, changes.changes(before, after))
 
 
 def test_budget_counts_deletions_only() -> None:

@@ -1,0 +1,16 @@
+"""Every check mailbox-iac runs, and where: reports and docs list them from here."""
+
+from __future__ import annotations
+
+from mailbox_iac.checks import dns, login, mailbox, ptr
+from mailbox_iac.checks.result import Check, Stage
+
+ALL: tuple[Check, ...] = (dns.RECORD, ptr.PTR, login.IMAP, login.SMTP, mailbox.DEPLOYED)
+
+
+def at(stage: Stage) -> tuple[Check, ...]:
+    return tuple(c for c in ALL if stage in c.stages)
+
+
+def by_id(check_id: str) -> Check:
+    return next(c for c in ALL if c.id == check_id)

@@ -1,0 +1,81 @@
+"""DNS at the zone's authoritative servers: every planned record answers with its planned value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from mailbox_iac.checks.result import Check, Result, Severity, Stage
+from mailbox_iac.dns import txt
+from mailbox_iac.plan.model import DnsRecord
+
+RECORD = Check(
+    "dns.record",
+    Severity.error,
+    frozenset({Stage.gate, Stage.verify, Stage.drift, Stage.health}),
+    "a planned record answers at the zone's authoritative servers with its planned value",
+)
+
+
+def record_row(r: DnsRecord, content: Any = None) -> dict[str, Any]:
+    """The one shape of a record a check compares (`content` may be a Pulumi output inside the program)."""
+    return {
+        "name": r.name,
+        "type": r.type,
+        "content": r.content if content is None else content,
+        "priority": r.priority if r.priority is not None else 0,
+    }
+
+
+def resolver_for(zone: str, address: str | None) -> dns.resolver.Resolver:
+    """A resolver asking `address` ("host:port"), or the zone's own authoritative servers."""
+    res = dns.resolver.Resolver(configure=address is None)
+    res.lifetime = 5.0
+    if address:
+        host, _, port = address.rpartition(":")
+        res.nameservers, res.port = [host], int(port)
+        return res
+    servers = [str(a) for ns in dns.resolver.resolve(zone, "NS") for a in dns.resolver.resolve(str(ns.target), "A")]
+    res.nameservers = servers
+    return res
+
+
+def norm(rtype: str, text: str) -> str:
+    """One spelling for a record value, whether it comes from the plan, a resolver or the Cloudflare API."""
+    if rtype == "TXT":
+        return txt.canonical(text)
+    if rtype == "MX":
+        prio, _, host = text.partition(" ")
+        return f"{int(float(prio))} {host.strip().rstrip('.').lower() or '.'}"
+    return text.rstrip(".").lower()
+
+
+def answer(res: dns.resolver.Resolver, name: str, rtype: str) -> set[str]:
+    try:
+        found = res.resolve(name, rtype)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return set()
+    return {norm(rtype, r.to_text()) for r in found}
+
+
+def expected(record: dict[str, Any]) -> str:
+    """The value a resolver should return for a record row."""
+    text = f"{record['priority']} {record['content']}" if record["type"] == "MX" else str(record["content"])
+    return norm(record["type"], text)
+
+
+def records(rows: list[dict[str, Any]], resolver: dns.resolver.Resolver) -> list[Result]:
+    """One result per row, in the rows' order."""
+    out = []
+    for r in rows:
+        subject, want = f"{r['type']} {r['name']}", expected(r)
+        try:
+            got = answer(resolver, r["name"], r["type"])
+        except dns.exception.DNSException as exc:
+            out.append(RECORD.result(subject, False, f"no answer: {type(exc).__name__}"))
+            continue
+        ok = want in got
+        out.append(RECORD.result(subject, ok, "" if ok else f"expected {want[:60]!r}, got {sorted(got)}"))
+    return out

@@ -1,0 +1,50 @@
+"""What a check is (a stable id, a severity, where it runs) and what it found (a `Result`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    error = "error"  # the mailbox does not work, or will not for long
+    warning = "warning"  # it works, but receivers or operators would want it fixed
+
+
+class Stage(StrEnum):
+    gate = "gate"  # the Readiness resource at the end of `up`: the run waits for these
+    verify = "verify"  # `mailbox-iac verify`
+    drift = "drift"  # scheduled drift detection
+    health = "health"  # scheduled health of every mailbox
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str  # stable: reports, ignore files and dashboards key on it
+    severity: Severity
+    stages: frozenset[Stage]
+    summary: str
+
+    def result(self, subject: str, ok: bool, detail: str = "") -> Result:
+        return Result(self, subject, ok, detail)
+
+
+@dataclass(frozen=True)
+class Result:
+    check: Check
+    subject: str  # what was checked: "TXT _dmarc.example.com", "192.0.2.1", "ana@example.com"
+    ok: bool
+    detail: str = ""  # why not, when not ok
+
+    @property
+    def name(self) -> str:
+        return f"{self.check.id} {self.subject}"
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {
+            "id": self.check.id,
+            "severity": self.check.severity.value,
+            "subject": self.subject,
+            "ok": self.ok,
+            "detail": self.detail,
+        }
