@@ -69,7 +69,7 @@ def adoption(tenant: str, planned: Iterable[DnsRecord], live: list[dict[str, Any
     ours = comment(tenant)
     result = Adoption()
     for record in planned:
-        known = "<" not in record.content  # a value from a fact not known yet (a new server's IP, a new key)
+        known = record.needs is None  # else a value from a fact not known yet (a new server's IP, a new key)
         same_kind = [
             r
             for r in live

@@ -103,18 +103,44 @@ def validate(
 @app.command()
 def plan(
     spec: Annotated[Path, typer.Argument(help="One tenant spec, e.g. specs/acme.yaml")],
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="A stack: show what `up` of this spec would create, update and delete there, from the stack's "
+            "checkpoint (no preview run, no provider called)",
+        ),
+    ] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="The stack is one of the local sandbox")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.text,
 ) -> None:
     """Show the desired state a spec asks for: servers, DNS records, mail hosts, mailboxes.
 
     Values known only after creation (server IPs, DKIM keys) appear as <placeholders>. No secrets.
+    With --against STACK: the changes instead, each field old => new, and what the guard rails would refuse.
+    Exit code with --against: 0 no changes, 2 changes, 1 refused or an error.
     """
     try:
         loaded = load_file(spec)
     except SpecInvalid as exc:
         raise _fail(exc, fmt) from None
-    state = make_plan(loaded.tenant)
-    typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
+    if against is None:
+        state = make_plan(loaded.tenant)
+        typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
+        return
+    from mailbox_iac.ops import against as compare
+
+    try:
+        found, refused = compare.against(_engine(sandbox).existing(against), loaded.tenant)
+    except Exception as exc:  # the stack's checkpoint could not be read
+        _failed(f"cannot read stack {against!r}:", exc, f"check that stack {against!r} exists: `pulumi stack ls`")
+        raise typer.Exit(code=1) from None
+    title = f"{spec} against stack {against}"
+    typer.echo(
+        render.changes_json(found, refused) if fmt is Format.json else render.changes_text(title, found, refused),
+        nl=False,
+    )
+    raise typer.Exit(code=1 if refused else 2 if found else 0)
 
 
 def _failed(what: str, exc: Exception, next_step: str) -> None:

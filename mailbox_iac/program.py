@@ -328,6 +328,11 @@ def facts_from(outputs: dict[str, Any]) -> Facts:
     )
 
 
+def known_facts(outputs: Mapping[str, Any]) -> Facts:
+    """The facts of outputs that may be missing (a stack whose first `up` never finished): none then."""
+    return facts_from(dict(outputs)) if {"servers", "dkim_public_keys"} <= set(outputs) else Facts()
+
+
 def deployed_state(stack: auto.Stack, project_dir: Path) -> tuple[DesiredState, dict[str, Any]]:
     """The desired state of a deployed stack, with the facts its outputs hold, and those outputs' values:
     what `verify` and `drift` compare the world with. KeyError: the stack has no such outputs yet."""
@@ -346,8 +351,7 @@ def adopt_before_up(
     and the zones. The Cloudflare token and endpoint: the stack's `cloudflare:apiToken` /
     `cloudflare:baseUrl`, else `env`."""
     outputs = {k: v.value for k, v in stack.outputs().items()}
-    known = facts_from(outputs) if {"servers", "dkim_public_keys"} <= set(outputs) else Facts()
-    state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known)
+    state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known_facts(outputs))
     config = {k: v.value for k, v in stack.get_all_config().items()}
     allowed = set(json.loads(config.get("mailbox-iac:allowedZones") or "[]"))
     planned = [r for r in state.dns_records if r.zone in allowed]  # never a zone the stack may not manage

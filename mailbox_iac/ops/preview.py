@@ -13,9 +13,12 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from mailbox_iac import errors, failures
+from mailbox_iac import errors, failures, project
 from mailbox_iac.engine import Engine
+from mailbox_iac.ops.against import against
+from mailbox_iac.plan import render
 from mailbox_iac.program import main as tenant_program
+from mailbox_iac.spec.load import load_file
 
 SHARED = ("mailbox_iac/", "providers/", "Pulumi.yaml", "pyproject.toml", "schema/")
 SUMMARY_CAP = 60_000
@@ -28,6 +31,7 @@ class TenantPreview:
     violations: list[str] = field(default_factory=list)
     error: str = ""
     output: str = ""
+    diff: list[str] = field(default_factory=list)  # render.change_lines: each change, old => new
 
     @property
     def changes(self) -> int:
@@ -55,12 +59,17 @@ def affected_tenants(files: list[str], tenants: list[str]) -> list[str]:
 
 
 def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
+    """The engine's preview of a tenant, and the changes a reviewer reads (its spec against the stack's
+    checkpoint, `ops/against.py`)."""
     result = TenantPreview(tenant)
     lines: list[str] = []
     program = errors.Watched(lambda: tenant_program(engine.project_dir))
     try:
-        outcome = engine.stack(tenant, program).preview(on_output=lines.append, diff=True, color="never")
+        stack = engine.stack(tenant, program)
+        outcome = stack.preview(on_output=lines.append, diff=True, color="never")
         result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
+        found, _ = against(stack, load_file(project.tenant_spec(engine.project_dir, tenant)).tenant)
+        result.diff = [line.strip() for line in render.change_lines(found)]
     except auto.CommandError as exc:
         failure = program.failure(exc)
         said = failures.diagnostics(str(failure), limit=5)
@@ -82,13 +91,31 @@ def _row(p: TenantPreview) -> str:
     )
 
 
+def _tenant_section(p: TenantPreview, output_cap: int) -> str:
+    """A tenant's changes as a diff (deletions and replacements first, marked), its refusals and errors,
+    and the engine's output folded."""
+    gone = [c for c in p.diff if c.startswith("-")]
+    out = [f"### {p.tenant}", ""]
+    if gone:
+        out += [f"**{len(gone)} deletion(s) or replacement(s)**", ""]
+    if p.diff:
+        out += ["```diff", *gone, *(c for c in p.diff if not c.startswith("-")), "```", ""]
+    out += [f"- refused: {v}" for v in p.violations] + ([f"- error: {p.error}"] if p.error else [])
+    if p.output:
+        shown = p.output if len(p.output) <= output_cap else "...\n" + p.output[-output_cap:]
+        fence = "```"
+        out += ["", "<details><summary>engine output</summary>", "", fence, shown.replace(fence, "'''"), fence]
+        out.append("</details>")
+    return "\n".join(out)
+
+
 def summary_markdown(
     previews: list[TenantPreview], validation_errors: list[str], full_report: str, cap: int = SUMMARY_CAP
 ) -> str:
-    """The PR comment: a row per tenant, then violations and errors, never longer than `cap`; what does
-    not fit is counted and left to the full report."""
+    """The PR comment: a row per tenant, then each tenant's changes (old => new), refusals, errors and folded
+    engine output, never longer than `cap`; what does not fit is counted and left to the full report."""
     footer = f"\n\nFull output: `{full_report}`\n"
-    limit = cap - len(footer) - 200  # room for the two "... more" lines
+    limit = cap - len(footer) - 200  # room for the "... more" lines
     text = "\n".join(
         [
             "## mailbox-iac preview",
@@ -100,20 +127,22 @@ def summary_markdown(
         ]
     )
 
-    def add_all(lines: list[str], more: str) -> None:
+    def add_all(blocks: list[str], more: str) -> None:
+        """Whole blocks only (a code fence is never cut): the first that does not fit ends the list."""
         nonlocal text
-        for i, line in enumerate(lines):
-            if len(text) + 1 + len(line) > limit:
-                text += "\n" + more.format(len(lines) - i)
+        for i, block in enumerate(blocks):
+            if len(text) + 1 + len(block) > limit:
+                text += "\n" + more.format(len(blocks) - i)
                 return
-            text += "\n" + line
+            text += "\n" + block
 
     add_all([_row(p) for p in previews], "| ... {} more tenant(s): see the full report | | | | | |")
-    details = [f"- **{p.tenant}**: {v}" for p in previews for v in p.violations]
-    details += [f"- **{p.tenant}** error: {p.error}" for p in previews if p.error]
-    details += [f"- spec error: {e}" for e in validation_errors]
-    if details:
-        add_all(["", "### Guard rails, errors", "", *details], "- ... {} more: see the full report")
+    if validation_errors:
+        add_all(
+            ["", "### Spec errors", "", *(f"- {e}" for e in validation_errors)], "- ... {} more: see the full report"
+        )
+    sections = ["\n" + _tenant_section(p, output_cap=4000) for p in previews if p.diff or p.violations or p.error]
+    add_all(sections, "\n... {} more tenant(s) with changes: see the full report")
     return text + footer
 
 

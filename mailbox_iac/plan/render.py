@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from mailbox_iac import changes
 from mailbox_iac.plan.model import DesiredState
 
 
@@ -28,3 +29,57 @@ def as_text(state: DesiredState) -> str:
             f"limit {m.daily_limit}/day{' warm-up' if m.warmup['enabled'] else ''}"
         )
     return "\n".join(out) + "\n"
+
+
+def _value(text: str, limit: int = 100) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def change_lines(found: list[changes.Change]) -> list[str]:
+    """One line per change: `+` create, `~` update (each field old => new), `-/+` replace, `-` delete."""
+    out = []
+    for c in found:
+        what = f"{c.kind} {c.key}"
+        if isinstance(c, changes.Create):
+            out.append(f"  + {what}" + "".join(f"  {k}={_value(v)}" for k, v in sorted(c.new.items())))
+        elif isinstance(c, changes.Delete):
+            out.append(f"  - {what}")
+        else:
+            mark = "-/+" if c.replaces else "~"
+            fields = "; ".join(f"{k}: {_value(c.old.get(k, ''))} => {_value(c.new.get(k, ''))}" for k in c.fields)
+            out.append(f"  {mark} {what}  {fields}")
+    return out
+
+
+def counts(found: list[changes.Change]) -> dict[str, int]:
+    ops = [
+        "create"
+        if isinstance(c, changes.Create)
+        else "delete"
+        if isinstance(c, changes.Delete)
+        else "replace"
+        if c.replaces
+        else "update"
+        for c in found
+    ]
+    return {op: ops.count(op) for op in ("create", "update", "replace", "delete")}
+
+
+def changes_text(title: str, found: list[changes.Change], refused: list[str]) -> str:
+    head = f"{title}: " + (", ".join(f"{n} to {op}" for op, n in counts(found).items() if n) or "no changes")
+    lines = [head, *change_lines(found)]
+    if refused:
+        lines += ["", "refused without mailbox-iac:allowMassChanges / allowServerReplacement:"]
+        lines += [f"  ! {r}" for r in refused]
+    return "\n".join(lines) + "\n"
+
+
+def changes_json(found: list[changes.Change], refused: list[str]) -> str:
+    rows = [
+        {"op": type(c).__name__.lower(), "kind": c.kind, "key": c.key}
+        | ({"old": dict(c.old)} if not isinstance(c, changes.Create) else {})
+        | ({"new": dict(c.new)} if not isinstance(c, changes.Delete) else {})
+        | ({"replace": c.replaces} if isinstance(c, changes.Update) else {})
+        for c in found
+    ]
+    return json.dumps({"changes": rows, "refused": refused}, indent=2)

@@ -17,6 +17,7 @@ import pulumi
 from mailbox_iac.plan.model import ServerPlan
 
 Problem = tuple[str, str]  # (field of the server's settings, message)
+SERVER_RESOURCE = "server-{}"  # every backend names a server's resource so: checkpoint.py finds it by name
 
 
 @dataclass(frozen=True)

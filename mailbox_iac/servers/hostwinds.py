@@ -15,7 +15,7 @@ import pulumi
 from hostwinds_dynamic.provider import BILLING_CYCLES, InstanceProvider
 from hostwinds_dynamic.resources import Instance, ReverseDns, SshKey
 from mailbox_iac.plan.model import ServerPlan
-from mailbox_iac.servers.backend import Access, DeclaredServer, Problem, ServerOptions
+from mailbox_iac.servers.backend import SERVER_RESOURCE, Access, DeclaredServer, Problem, ServerOptions
 
 POLL_SETTING = "hostwindsPollSeconds"  # mailbox-iac:hostwindsPollSeconds: how often a build is polled
 
@@ -60,7 +60,7 @@ class Hostwinds:
     ) -> DeclaredServer:
         poll = pulumi.Config("mailbox-iac").get_float(POLL_SETTING) or 10.0
         instance = Instance(
-            f"server-{server.name}",
+            SERVER_RESOURCE.format(server.name),
             location_id=int(server.region),  # problems() refused anything but a number
             template=server.image,
             rid=int(server.size),

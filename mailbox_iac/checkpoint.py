@@ -1,0 +1,42 @@
+"""What a stack has deployed, read from its checkpoint (`pulumi stack export`) as a `changes.Inventory`:
+the other side of `mailbox-iac plan --against` and the PR summary's old -> new values. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mailbox_iac.changes import Key, record_attributes
+from mailbox_iac.plan.model import record_key
+from mailbox_iac.servers import registry
+from mailbox_iac.servers.backend import SERVER_RESOURCE
+
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+DKIM_KEY = "pulumi-python:dynamic/credentials:DkimKey"
+MAILBOX = "pulumi-python:dynamic/mailhost:Mailbox"
+
+
+def _entry(resource: Mapping[str, Any]) -> tuple[Key, dict[str, str]] | None:
+    kind, out = resource.get("type", ""), resource.get("outputs") or {}
+    if kind == DNS_RECORD:
+        attrs = record_attributes(str(out["content"]), out.get("ttl") or 1, out.get("priority"), str(out["type"]))
+        return ("dns_record", record_key(str(out["type"]), str(out["name"]))), attrs
+    if kind == DKIM_KEY:
+        return ("dkim_key", f"{out['domain']}/{out['selector']}"), {"bits": str(int(out["bits"]))}
+    if kind == MAILBOX:
+        return ("mailbox", str(out["address"])), {"quota_mb": str(int(out["quota_mb"]))}
+    backend = registry.by_server_type(kind)
+    name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
+    if backend is not None and name.startswith(SERVER_RESOURCE.format("")):
+        return ("server", name.removeprefix(SERVER_RESOURCE.format(""))), backend.deployed(out)
+    return None
+
+
+def inventory(deployment: Mapping[str, Any]) -> dict[Key, dict[str, str]]:
+    """The servers, DNS records, DKIM keys and mailboxes a checkpoint holds (live resources only)."""
+    found = [
+        _entry(r)
+        for r in deployment.get("resources") or []
+        if not r.get("delete") and r.get("outputs") is not None and not r.get("pendingReplacement")
+    ]
+    return dict(e for e in found if e is not None)
