@@ -469,6 +469,14 @@ def export(
     typer.echo(exporter.render(table, fmt.value), nl=False)
 
 
+@app.command(name="settings")
+def settings_table() -> None:
+    """List every setting mailbox-iac reads: stack configuration keys and environment variables."""
+    from mailbox_iac import settings
+
+    typer.echo(settings.markdown(), nl=False)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of tenant specs (for editors: yaml-language-server modeline)."""

@@ -12,6 +12,7 @@ import yaml
 pytest_plugins = ["tests.emulators"]
 
 REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "tests" / "specs"  # the tests' own tenants (the examples in specs/ are the product's)
 
 BASE_SPEC: dict[str, Any] = {
     "tenant": "tiny",

@@ -12,8 +12,8 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.render import USERS_DIR, user_line
-from mailbox_iac.mailhost.ssh import Connection
 
 # libsodium (Dovecot's ARGON2ID) verifies only parallelism 1; 32 MiB and 3 passes per login.
 _hasher = PasswordHasher(time_cost=3, memory_cost=32768, parallelism=1)

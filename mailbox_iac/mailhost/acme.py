@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbox_iac.mailhost.apply import DAEMONS, detect
+from mailbox_iac.mailhost import facts
+from mailbox_iac.mailhost.apply import DAEMONS
+from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.render import ACME_WEBROOT, HEADER, ROOT, TLS_CERT, TLS_KEY
-from mailbox_iac.mailhost.ssh import Connection
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 CERT_NAME = "mailbox-iac"
@@ -99,11 +100,11 @@ def parse_x509_text(text: str) -> Served:
     return Served(tuple(sorted(names)), not_after, issuer)
 
 
-def served(conn: Connection) -> Served:
-    _, out, _ = conn.run(
-        ["openssl", "x509", "-in", TLS_CERT, "-noout", "-issuer", "-enddate", "-ext", "subjectAltName"], check=False
-    )
-    return parse_x509_text(out)
+SERVED = facts.Reader(
+    "certificate",
+    ["openssl", "x509", "-in", TLS_CERT, "-noout", "-issuer", "-enddate", "-ext", "subjectAltName"],
+    lambda _status, out: parse_x509_text(out),
+)
 
 
 def directory(configured: object) -> str:
@@ -123,7 +124,7 @@ def _directory_ca() -> str:
 
 def obtain(conn: Connection, names: list[str], directory: str, email: str, force: bool) -> Served:
     """Issue (or keep, while it is not due for renewal) the certificate for `names` and serve it."""
-    conn.put(DEPLOY_HOOK, deploy_hook(detect(conn).systemd).encode(), 0o755)
+    conn.put(DEPLOY_HOOK, deploy_hook(facts.HOST.read(conn).systemd).encode(), 0o755)
     env = []
     ca_bundle = _directory_ca()
     if ca_bundle:
@@ -131,7 +132,7 @@ def obtain(conn: Connection, names: list[str], directory: str, email: str, force
         env = ["env", f"REQUESTS_CA_BUNDLE={DIRECTORY_CA}"]
     conn.run([*env, *certbot_argv(names, directory, email, force)])
     conn.run(["env", f"RENEWED_LINEAGE={LINEAGE}", DEPLOY_HOOK])  # also when certbot kept the certificate
-    return served(conn)
+    return SERVED.read(conn)
 
 
 def remove(conn: Connection) -> None:

@@ -13,14 +13,14 @@ The host ends either entirely on the old release or entirely on the new one.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from mailbox_iac.mailhost import harden
+from mailbox_iac.mailhost import facts, harden
+from mailbox_iac.mailhost.connection import Connection
+from mailbox_iac.mailhost.facts import HostFacts
 from mailbox_iac.mailhost.render import (
     ACME_WEBROOT,
     CURRENT,
@@ -34,20 +34,8 @@ from mailbox_iac.mailhost.render import (
     File,
     services_changed,
 )
-from mailbox_iac.mailhost.ssh import Connection, RemoteCommandFailed
+from mailbox_iac.mailhost.ssh import RemoteCommandFailed
 
-PACKAGES = (
-    "postfix",
-    "dovecot-imapd",
-    "dovecot-lmtpd",
-    "opendkim",
-    "openssl",
-    "ca-certificates",
-    "nginx-light",
-    "certbot",
-    "nftables",
-    "fail2ban",
-)
 RELEASES = f"{ROOT}/releases"
 KEEP_RELEASES = 3
 
@@ -60,36 +48,11 @@ class ActivationFailed(Exception):
     """The new release could not be activated; the host was switched back to the previous one."""
 
 
-@dataclass(frozen=True)
-class HostFacts:
-    systemd: bool
-    missing_packages: tuple[str, ...]
-    current_release: str  # directory name of the live release, `<release>-<nonce>`; "" before the first apply
-
-
-def detect(conn: Connection) -> HostFacts:
-    script = (
-        "if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi; "
-        f'echo current=$(basename "$(readlink {CURRENT} 2>/dev/null)" 2>/dev/null); '
-        f"dpkg-query -W -f='pkg=${{Package}} ${{db:Status-Status}}\\n' {' '.join(PACKAGES)} 2>/dev/null || true"
-    )
-    _, out, _ = conn.run(script)
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line and not line.startswith("pkg="))
-    installed = {
-        line[4:].split()[0] for line in out.splitlines() if line.startswith("pkg=") and line.endswith(" installed")
-    }
-    return HostFacts(
-        systemd=values.get("systemd") == "1",
-        missing_packages=tuple(p for p in PACKAGES if p not in installed),
-        current_release=values.get("current", "").strip(),
-    )
-
-
-def prepare(conn: Connection, facts: HostFacts, hostname: str) -> None:
-    if facts.missing_packages:
+def prepare(conn: Connection, host: HostFacts, hostname: str) -> None:
+    if host.missing_packages:
         conn.run("echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections")
         conn.run("DEBIAN_FRONTEND=noninteractive apt-get update -qq")
-        conn.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", *facts.missing_packages])
+        conn.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", *host.missing_packages])
     q = shlex.quote
     conn.run(
         "set -e; "
@@ -114,7 +77,7 @@ def stage(conn: Connection, release: str, files: dict[str, File]) -> str:
         if (
             not name.endswith(".tmp")
             and conn.read(f"{RELEASES}/{name}/.complete") is not None
-            and digests(conn, f"{RELEASES}/{name}") == want
+            and facts.digests_of(f"{RELEASES}/{name}").read(conn) == want
         ):
             return name
     name = f"{release}-{secrets.token_hex(3)}"
@@ -240,55 +203,28 @@ def wait_for_activation(conn: Connection, release: str, timeout: float = 120.0) 
     raise ActivationFailed(f"release {release} did not finish activating within {timeout:.0f}s")
 
 
-def digests(conn: Connection, directory: str) -> dict[str, str]:
-    """{path relative to `directory`: sha256} of its files (hidden bookkeeping files left out)."""
-    status, out, _ = conn.run(
-        [
-            "sh",
-            "-c",
-            "cd \"$1\" 2>/dev/null && find . -type f ! -name '.*' -print0 | xargs -0 -r sha256sum",
-            "sh",
-            directory,
-        ],
-        check=False,
-    )
-    if status != 0:
-        return {}
-    found = {}
-    for line in out.splitlines():
-        digest, _, path = line.partition("  ")
-        found[path.removeprefix("./")] = digest
-    return found
-
-
 def live_digests(conn: Connection) -> dict[str, str]:
     """{path relative to the release: sha256} of what the live links point at; missing links are absent.
     A file edited by hand on the server shows up here as a different digest (drift)."""
-    found = digests(conn, CURRENT)
-    links = list(LINKS.items())
-    _, targets, _ = conn.run(" ; ".join(f"readlink {live} || echo -" for _, live in links))
-    for (rel, _), target in zip(links, targets.splitlines(), strict=True):
-        if target != f"{CURRENT}/{rel}":
-            found[rel] = "not-linked:" + hashlib.sha256(target.encode()).hexdigest()[:12]
-    return found
+    return facts.digests_of(CURRENT).read(conn) | facts.LINK_TARGETS.read(conn)
 
 
 def converge(
     conn: Connection, hostname: str, release: str, files: dict[str, File], operator_networks: Sequence[str] = ()
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The whole apply, hardening included. Returns the live digests and hardening status afterwards."""
-    facts = detect(conn)
-    prepare(conn, facts, hostname)
+    host = facts.HOST.read(conn)
+    prepare(conn, host, hostname)
     before = live_digests(conn)
     name = stage(conn, release, files)
     validate(conn, name)
     changed = services_changed(before, {p: f.sha256 for p, f in files.items()})
-    previous = facts.current_release if facts.current_release != name else ""
+    previous = host.current_release if host.current_release != name else ""
     try:
-        activate(conn, name, previous, changed, facts.systemd)
+        activate(conn, name, previous, changed, host.systemd)
     except RemoteCommandFailed as exc:
         raise ActivationFailed(str(exc)) from None
-    return live_digests(conn), harden.harden(conn, facts.systemd, operator_networks)
+    return live_digests(conn), harden.harden(conn, host.systemd, operator_networks)
 
 
 def restore_script() -> str:

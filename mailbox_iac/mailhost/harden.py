@@ -15,8 +15,9 @@ import hashlib
 import shlex
 from collections.abc import Sequence
 
+from mailbox_iac.mailhost import facts
+from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.render import HEADER, LOG_DIR, ROOT
-from mailbox_iac.mailhost.ssh import Connection
 
 OPEN_TCP_PORTS = (22, 25, 80, 443, 465, 587, 993)
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-mailbox-iac.conf"  # first match wins in sshd: ours is read first
@@ -101,23 +102,24 @@ def expected() -> dict[str, str]:
     }
 
 
-def status(conn: Connection) -> dict[str, str]:
-    """The live hardening of the host, in the shape of `expected()`: a hand change shows up as drift."""
-    keys = "|".join(SSHD_SETTINGS)
-    _, out, _ = conn.run(
-        f"echo ssh=$(sshd -T 2>/dev/null | grep -E '^({keys}) ' | sort | paste -sd ';'); "
-        "echo firewall=$(nft list table inet mailbox_iac 2>/dev/null | sha256sum | cut -d' ' -f1); "
-        "echo fail2ban=$(fail2ban-client status 2>/dev/null | sed -n 's/.*Jail list:[[:space:]]*//p' | tr -d ' ')",
-        check=False,
-    )
-    found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    empty = hashlib.sha256(b"").hexdigest()
+def parse_hardening(_status: int, out: str) -> dict[str, str]:
+    """The live hardening, in the shape of `expected()`: a hand change shows up as drift."""
+    found = facts.pairs(out)
     firewall = found.get("firewall", "")
     return {
         "ssh": found.get("ssh", ""),
-        "firewall": "" if firewall == empty else firewall,
+        "firewall": "" if firewall == hashlib.sha256(b"").hexdigest() else firewall,
         "fail2ban": ",".join(sorted(j for j in found.get("fail2ban", "").split(",") if j)),
     }
+
+
+STATUS = facts.Reader(
+    "hardening",
+    f"echo ssh=$(sshd -T 2>/dev/null | grep -E '^({'|'.join(SSHD_SETTINGS)}) ' | sort | paste -sd ';'); "
+    "echo firewall=$(nft list table inet mailbox_iac 2>/dev/null | sha256sum | cut -d' ' -f1); "
+    "echo fail2ban=$(fail2ban-client status 2>/dev/null | sed -n 's/.*Jail list:[[:space:]]*//p' | tr -d ' ')",
+    parse_hardening,
+)
 
 
 def apply_script(systemd: bool, operator_networks: Sequence[str] = ()) -> str:
@@ -156,4 +158,4 @@ fail2ban-client -t >/dev/null
 def harden(conn: Connection, systemd: bool, operator_networks: Sequence[str] = ()) -> dict[str, str]:
     """Apply everything and return the live status afterwards."""
     conn.run(["sh", "-c", apply_script(systemd, operator_networks)])
-    return status(conn)
+    return STATUS.read(conn)

@@ -25,8 +25,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from mailbox_iac.mailhost import accounts, acme, apply, harden, render
-from mailbox_iac.mailhost.ssh import Connection, HostKeyMismatch, SshError, SshTarget
+from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
+from mailbox_iac.mailhost.connection import Connection
+from mailbox_iac.mailhost.ssh import HostKeyMismatch, SshConnection, SshError, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.unknown import has_unknown
 
@@ -59,12 +60,12 @@ def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
     }
 
 
-def _reach(props: dict[str, Any]) -> Connection | None:
+def _reach(props: dict[str, Any]) -> SshConnection | None:
     """A connection, or None when the host cannot be reached at all (a terminated server): refresh then
     reports the resource gone and the next `up` applies it again, which is safe because applying is
     idempotent. A changed host key is never taken for "gone": it raises."""
     try:
-        return Connection(_target(props))
+        return SshConnection(_target(props))
     except HostKeyMismatch:
         raise
     except SshError as exc:
@@ -72,11 +73,11 @@ def _reach(props: dict[str, Any]) -> Connection | None:
         return None
 
 
-def _pinned(props: dict[str, Any]) -> Connection:
+def _pinned(props: dict[str, Any]) -> SshConnection:
     """A connection for resources that come after the MailHost: they use the host key it recorded."""
     if not props.get("host_key"):
         raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
-    return Connection(_target(props))
+    return SshConnection(_target(props))
 
 
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
@@ -126,7 +127,7 @@ class MailHostProvider(_OnHost):
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
         files = desired_files(props)
         release = render.release_id(files)
-        with Connection(_target(props)) as conn:
+        with SshConnection(_target(props)) as conn:
             networks = list(props.get("operator_networks") or [])
             live, hardening = apply.converge(conn, props["plan"]["hostname"], release, files, networks)
             host_key = conn.host_key
@@ -169,9 +170,9 @@ class MailHostProvider(_OnHost):
         return {
             **{k: props[k] for k in SSH_KEYS},
             "hostname": props.get("hostname", ""),
-            "release": apply.detect(conn).current_release.split("-")[0],
+            "release": facts.HOST.read(conn).current_release.split("-")[0],
             "files": apply.live_digests(conn),
-            "hardening": harden.status(conn),
+            "hardening": harden.STATUS.read(conn),
         }
 
     def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
@@ -216,7 +217,7 @@ class CertificateProvider(_OnHost):
         return DiffResult(changes=bool(changed), replaces=replaces)
 
     def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any]:
-        return self._outs(props, acme.served(conn))
+        return self._outs(props, acme.SERVED.read(conn))
 
     def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
         acme.remove(conn)

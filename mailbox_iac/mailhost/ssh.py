@@ -79,7 +79,7 @@ class _RecordFirstKey(paramiko.MissingHostKeyPolicy):
         return None
 
 
-class Connection:
+class SshConnection:
     def __init__(self, target: SshTarget, timeout: float = 20.0) -> None:
         self.target = target
         self.client = paramiko.SSHClient()
@@ -123,7 +123,7 @@ class Connection:
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> SshConnection:
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:

@@ -221,41 +221,12 @@ class CloudflareEmulator:
         rtype = str(rec.get("type", "")).upper()
         if rtype not in TYPES:
             raise CfError(400, 1004, f"DNS Validation Error: invalid type {rec.get('type')!r}")
-        name = str(rec.get("name", "")).strip().rstrip(".").lower()
-        if not name:
-            raise CfError(400, 9007, "Content for name is required.")
-        if name == "@":
-            name = zone["name"]
-        elif name != zone["name"] and not name.endswith("." + zone["name"]):
-            name = f"{name}.{zone['name']}"
+        name = _record_name(str(rec.get("name", "")), zone["name"])
         ttl = rec.get("ttl", 1)
         if not isinstance(ttl, int | float) or not (ttl == 1 or 60 <= ttl <= 86400):
             raise CfError(400, 9021, "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.")
-        content = str(rec.get("content", ""))
-        if rtype == "A":
-            try:
-                ipaddress.IPv4Address(content)
-            except ValueError:
-                raise CfError(400, 9005, "Content for A record must be a valid IPv4 address.") from None
-        if rtype in ("MX", "SRV", "URI"):
-            prio = rec.get("priority")
-            if not isinstance(prio, int | float) or not 0 <= prio <= 65535:
-                raise CfError(400, 9100, "priority is a required field.")
-        if rtype == "MX":
-            content = content.rstrip(".").lower() or "."
-            if _is_ip(content):
-                raise CfError(400, 9009, "Content for MX record must be a hostname.")
-        if rtype == "TXT" and content.startswith('"'):
-            # The client's strings are kept; only a string over 255 bytes comes back split.
-            content = " ".join(txt.quote(piece) for piece in txt.strings(content))
-        if len(content) > 2048 and rtype == "TXT":
-            raise CfError(400, 9004, "TXT content is limited to 2048 characters.")
-        if rec.get("proxied") and rtype not in PROXIABLE:
-            raise CfError(400, 9004, "This record type cannot be proxied.")
-        if rec.get("tags"):
-            raise CfError(400, 9300, f"DNS record has {len(rec['tags'])} tags, exceeding the quota of 0.")
-        if len(str(rec.get("comment") or "")) > MAX_COMMENT:
-            raise CfError(400, 9102, f"DNS record comment is longer than {MAX_COMMENT} characters.")
+        content = _record_content(rtype, rec)
+        _record_options(rtype, rec)
         return {
             "type": rtype,
             "name": name,
@@ -432,52 +403,134 @@ LOST_REPLY = (
 )
 
 
+def _record_name(raw: str, zone: str) -> str:
+    """Cloudflare's spelling of a record name: lower case, no trailing dot, `@` the apex, relative names
+    completed with the zone."""
+    name = raw.strip().rstrip(".").lower()
+    if not name:
+        raise CfError(400, 9007, "Content for name is required.")
+    if name == "@":
+        return zone
+    return name if name == zone or name.endswith("." + zone) else f"{name}.{zone}"
+
+
+def _record_content(rtype: str, rec: dict[str, Any]) -> str:
+    content = str(rec.get("content", ""))
+    if rtype == "A":
+        try:
+            ipaddress.IPv4Address(content)
+        except ValueError:
+            raise CfError(400, 9005, "Content for A record must be a valid IPv4 address.") from None
+    if rtype in ("MX", "SRV", "URI"):
+        prio = rec.get("priority")
+        if not isinstance(prio, int | float) or not 0 <= prio <= 65535:
+            raise CfError(400, 9100, "priority is a required field.")
+    if rtype == "MX":
+        content = content.rstrip(".").lower() or "."
+        if _is_ip(content):
+            raise CfError(400, 9009, "Content for MX record must be a hostname.")
+    if rtype == "TXT" and content.startswith('"'):
+        # The client's strings are kept; only a string over 255 bytes comes back split.
+        content = " ".join(txt.quote(piece) for piece in txt.strings(content))
+    if len(content) > 2048 and rtype == "TXT":
+        raise CfError(400, 9004, "TXT content is limited to 2048 characters.")
+    return content
+
+
+def _record_options(rtype: str, rec: dict[str, Any]) -> None:
+    if rec.get("proxied") and rtype not in PROXIABLE:
+        raise CfError(400, 9004, "This record type cannot be proxied.")
+    if rec.get("tags"):
+        raise CfError(400, 9300, f"DNS record has {len(rec['tags'])} tags, exceeding the quota of 0.")
+    if len(str(rec.get("comment") or "")) > MAX_COMMENT:
+        raise CfError(400, 9102, f"DNS record comment is longer than {MAX_COMMENT} characters.")
+
+
+def _token(auth: str | None) -> str:
+    if not auth:
+        raise CfError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+    m = _TOKEN.match(auth)
+    if not m:
+        raise CfError(400, 6003, "Invalid request headers")
+    return m.group(1)
+
+
 def _error_body(exc: CfError) -> dict[str, Any]:
     return {"success": False, "errors": [{"code": exc.code, "message": exc.message}], "messages": [], "result": None}
 
 
+def _emulator_endpoint(emu: CloudflareEmulator, handler: JsonHandler, method: str, path: str, raw: bytes) -> bool:
+    """The test-only endpoints; True when `path` was one of them."""
+    values = json.loads(raw) if method == "POST" and raw else {}
+    if path == "/_emulator/state":
+        handler.reply(200, emu.state())
+    elif path == "/_emulator/zones" and method == "POST":
+        handler.reply(200, emu.add_zone(values["name"]))
+    elif path == "/_emulator/limits" and method == "POST":
+        emu.limits = Limits(**{**asdict(emu.limits), **values})
+        emu.usage.clear()
+        handler.reply(200, asdict(emu.limits))
+    elif path == "/_emulator/faults" and method == "POST":
+        emu.faults = Faults(**{**asdict(emu.faults), **values})
+        handler.reply(200, asdict(emu.faults))
+    elif path == "/_emulator/tokens" and method == "POST":
+        zones = values.get("zones")
+        emu.tokens[values["token"]] = Scope(set(zones) if zones is not None else None, values.get("edit", True))
+        handler.reply(200, {"token": values["token"][:6] + "..."})
+    else:
+        return False
+    return True
+
+
+def _route(
+    emu: CloudflareEmulator, method: str, parts: list[str], q: dict[str, str], body: dict[str, Any], scope: Scope
+) -> dict[str, Any]:
+    if parts == ["user", "tokens", "verify"]:
+        return _envelope({"id": "sandbox", "status": "active"})
+    if parts == ["zones"] and method == "GET":
+        zones = [
+            z
+            for z in emu.zones.values()
+            if scope.sees(z["name"]) and (not q.get("name") or z["name"] == q["name"].lower())
+        ]
+        chunk, info = _page(sorted(zones, key=lambda z: z["name"]), q, 20)
+        return _envelope(chunk, info)
+    if len(parts) == 2 and parts[0] == "zones" and method == "GET":
+        return _envelope(emu._zone(parts[1], scope))
+    if len(parts) >= 3 and parts[0] == "zones" and parts[2] == "dns_records":
+        zid = parts[1]
+        if method != "GET" and not scope.edit:
+            raise CfError(403, 10000, "Authentication error")
+        if len(parts) == 3 and method == "GET":
+            chunk, info = _page(emu.list_records(zid, q, scope), q, 100)
+            return _envelope(chunk, info)
+        if len(parts) == 3 and method == "POST":
+            return _envelope(emu.create_record(zid, body, scope))
+        if len(parts) == 4:
+            rid = parts[3]
+            if method == "GET":
+                return _envelope(emu.get_record(zid, rid, scope))
+            if method in ("PUT", "PATCH"):
+                return _envelope(emu.update_record(zid, rid, body, merge=method == "PATCH", scope=scope))
+            if method == "DELETE":
+                return _envelope(emu.delete_record(zid, rid, scope))
+    raise CfError(400, 7000, "No route for that URI")
+
+
 def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
     class Handler(JsonHandler):
-        def _emulator(self, method: str, path: str, raw: bytes) -> bool:
-            """The test-only endpoints; True when `path` was one of them."""
-            values = json.loads(raw) if method == "POST" and raw else {}
-            if path == "/_emulator/state":
-                self.reply(200, emu.state())
-            elif path == "/_emulator/zones" and method == "POST":
-                self.reply(200, emu.add_zone(values["name"]))
-            elif path == "/_emulator/limits" and method == "POST":
-                emu.limits = Limits(**{**asdict(emu.limits), **values})
-                emu.usage.clear()
-                self.reply(200, asdict(emu.limits))
-            elif path == "/_emulator/faults" and method == "POST":
-                emu.faults = Faults(**{**asdict(emu.faults), **values})
-                self.reply(200, asdict(emu.faults))
-            elif path == "/_emulator/tokens" and method == "POST":
-                zones = values.get("zones")
-                emu.tokens[values["token"]] = Scope(set(zones) if zones is not None else None, values.get("edit", True))
-                self.reply(200, {"token": values["token"][:6] + "..."})
-            else:
-                return False
-            return True
-
         def _handle(self, method: str) -> None:
             url = urlsplit(self.path)
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             raw = self.body()
-            if url.path.startswith("/_emulator/") and self._emulator(method, url.path, raw):
+            if url.path.startswith("/_emulator/") and _emulator_endpoint(emu, self, method, url.path, raw):
                 return None
             parts = url.path.removeprefix("/client/v4").strip("/").split("/")
             headers: dict[str, str] = {}
             try:
-                auth = self.headers.get("Authorization")
-                if not auth:
-                    raise CfError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
-                m = _TOKEN.match(auth)
-                if not m:
-                    raise CfError(400, 6003, "Invalid request headers")
-                scope, headers = emu.admit(m.group(1))
+                scope, headers = emu.admit(_token(self.headers.get("Authorization")))
                 body = json.loads(raw) if raw else {}
-                result = self._route(method, parts, q, body, scope)
+                result = _route(emu, method, parts, q, body, scope)
                 if method == "POST" and parts[-1:] == ["dns_records"] and emu.faults.lose_create_replies > 0:
                     emu.faults.lose_create_replies -= 1
                     return self.reply_raw(502, LOST_REPLY, "text/html")  # applied; the reply is lost
@@ -489,40 +542,6 @@ def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
             except (ValueError, KeyError):
                 self.reply(400, _error_body(CfError(400, 6007, "Malformed JSON in request body")), headers)
             return None
-
-        def _route(
-            self, method: str, parts: list[str], q: dict[str, str], body: dict[str, Any], scope: Scope
-        ) -> dict[str, Any]:
-            if parts == ["user", "tokens", "verify"]:
-                return _envelope({"id": "sandbox", "status": "active"})
-            if parts == ["zones"] and method == "GET":
-                zones = [
-                    z
-                    for z in emu.zones.values()
-                    if scope.sees(z["name"]) and (not q.get("name") or z["name"] == q["name"].lower())
-                ]
-                chunk, info = _page(sorted(zones, key=lambda z: z["name"]), q, 20)
-                return _envelope(chunk, info)
-            if len(parts) == 2 and parts[0] == "zones" and method == "GET":
-                return _envelope(emu._zone(parts[1], scope))
-            if len(parts) >= 3 and parts[0] == "zones" and parts[2] == "dns_records":
-                zid = parts[1]
-                if method != "GET" and not scope.edit:
-                    raise CfError(403, 10000, "Authentication error")
-                if len(parts) == 3 and method == "GET":
-                    chunk, info = _page(emu.list_records(zid, q, scope), q, 100)
-                    return _envelope(chunk, info)
-                if len(parts) == 3 and method == "POST":
-                    return _envelope(emu.create_record(zid, body, scope))
-                if len(parts) == 4:
-                    rid = parts[3]
-                    if method == "GET":
-                        return _envelope(emu.get_record(zid, rid, scope))
-                    if method in ("PUT", "PATCH"):
-                        return _envelope(emu.update_record(zid, rid, body, merge=method == "PATCH", scope=scope))
-                    if method == "DELETE":
-                        return _envelope(emu.delete_record(zid, rid, scope))
-            raise CfError(400, 7000, "No route for that URI")
 
         def do_GET(self) -> None:
             self._handle("GET")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from mailbox_iac.servers.backend import ServerBackend
 from mailbox_iac.servers.hostwinds import Hostwinds
 
-DEFAULT = "hostwinds"
-_BACKENDS: dict[str, ServerBackend] = {DEFAULT: Hostwinds()}
+_BACKENDS: dict[str, ServerBackend] = {"hostwinds": Hostwinds()}
 
 
 class UnknownBackend(KeyError):

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic.config import JsonDict
 
 from mailbox_iac.dns.spf import SPF_TERM_PATTERN, check_term
 from mailbox_iac.spec import names
@@ -30,6 +31,18 @@ ServerName = Annotated[
 ]
 
 DAILY_LIMIT_MAX = 500
+# Effective defaults of settings that `defaults.*` may also set (so the models hold None for "not set"):
+# the published schema shows them, `resolve.py` applies them.
+DEFAULT_QUOTA_MB = 1024
+DEFAULT_DAILY_LIMIT = 30
+DEFAULT_BACKEND = "hostwinds"
+DEFAULT_BILLING_CYCLE = "monthly"
+
+
+def _effective(value: int | str) -> JsonDict:
+    return {"default": value}
+
+
 BillingCycle = Literal["hourly", "monthly", "quarterly", "semiannually", "annually", "biennially", "triennially"]
 
 
@@ -90,8 +103,10 @@ class DomainSettings(Strict):
 class MailboxSettings(Strict):
     """Settings a mailbox may take from `defaults.mailbox`."""
 
-    quota_mb: int | None = Field(None, ge=1, le=1048576)
-    daily_limit: int | None = Field(None, ge=1, le=DAILY_LIMIT_MAX, description="sends per day")
+    quota_mb: int | None = Field(None, ge=1, le=1048576, json_schema_extra=_effective(DEFAULT_QUOTA_MB))
+    daily_limit: int | None = Field(
+        None, ge=1, le=DAILY_LIMIT_MAX, description="sends per day", json_schema_extra=_effective(DEFAULT_DAILY_LIMIT)
+    )
     warmup: Warmup | None = None
 
 
@@ -143,13 +158,15 @@ BackendValue = Annotated[
 
 
 class ServerSettings(Strict):
-    backend: BackendId | None = Field(None, description="where the server runs; default: hostwinds")
+    backend: BackendId | None = Field(
+        None, description="where the server runs (servers/registry.py)", json_schema_extra=_effective(DEFAULT_BACKEND)
+    )
     location: BackendValue | None = Field(None, description="the backend's region (Hostwinds: location_id)")
     plan: BackendValue | None = Field(None, description="the backend's server size (Hostwinds: plan rid)")
     image: str | None = Field(
         None, pattern=r"^[A-Za-z0-9-]{1,64}$", description="the backend's image (Hostwinds: template id)"
     )
-    billing_cycle: BillingCycle | None = None
+    billing_cycle: BillingCycle | None = Field(None, json_schema_extra=_effective(DEFAULT_BILLING_CYCLE))
     ssh_keys: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]] | None = None
 
 

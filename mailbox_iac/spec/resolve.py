@@ -14,7 +14,21 @@ from mailbox_iac.dns.spf import MAX_LOOKUPS, lookup_count
 from mailbox_iac.servers import registry
 from mailbox_iac.spec import names
 from mailbox_iac.spec.errors import Loc
-from mailbox_iac.spec.model import Dkim, Dmarc, MailboxSettings, MtaSts, ServerSettings, Spf, TenantSpec, TlsRpt, Warmup
+from mailbox_iac.spec.model import (
+    DEFAULT_BACKEND,
+    DEFAULT_BILLING_CYCLE,
+    DEFAULT_DAILY_LIMIT,
+    DEFAULT_QUOTA_MB,
+    Dkim,
+    Dmarc,
+    MailboxSettings,
+    MtaSts,
+    ServerSettings,
+    Spf,
+    TenantSpec,
+    TlsRpt,
+    Warmup,
+)
 from mailbox_iac.spec.model import Domain as SpecDomain
 
 Problem = tuple[Loc, str]
@@ -85,8 +99,8 @@ def _servers(spec: TenantSpec, problems: list[Problem]) -> dict[str, Server]:
     out = {}
     for name, s in spec.servers.items():
         values = {k: getattr(s, k) if getattr(s, k) is not None else getattr(d, k) for k in ServerSettings.model_fields}
-        values["backend"] = values["backend"] or registry.DEFAULT
-        values["billing_cycle"] = values["billing_cycle"] or "monthly"
+        values["backend"] = values["backend"] or DEFAULT_BACKEND
+        values["billing_cycle"] = values["billing_cycle"] or DEFAULT_BILLING_CYCLE
         try:
             backend = registry.get(values["backend"])
         except registry.UnknownBackend as exc:
@@ -151,8 +165,8 @@ def _mailboxes(d: SpecDomain, loc: Loc, defaults: MailboxSettings, problems: lis
                 local=m.local,
                 address=f"{m.local}@{d.name}",
                 name=m.name or "",
-                quota_mb=m.quota_mb or defaults.quota_mb or 1024,
-                daily_limit=m.daily_limit or defaults.daily_limit or 30,
+                quota_mb=m.quota_mb or defaults.quota_mb or DEFAULT_QUOTA_MB,
+                daily_limit=m.daily_limit or defaults.daily_limit or DEFAULT_DAILY_LIMIT,
                 warmup=merged(defaults.warmup, m.warmup, Warmup()),
             )
         )

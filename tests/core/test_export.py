@@ -10,9 +10,9 @@ from mailbox_iac import export
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.program import mailbox_output
 from mailbox_iac.spec.load import load_file
-from tests.conftest import REPO
+from tests.conftest import SPECS
 
-MAILBOXES = {m.address: mailbox_output(m) for m in plan(load_file(REPO / "specs/acme.yaml").tenant).mailboxes}
+MAILBOXES = {m.address: mailbox_output(m) for m in plan(load_file(SPECS / "acme.yaml").tenant).mailboxes}
 
 
 def test_csv_without_secrets_has_no_password_column() -> None:

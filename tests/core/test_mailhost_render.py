@@ -9,9 +9,9 @@ import pytest
 from mailbox_iac.mailhost import apply, render
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.spec.load import load_file
-from tests.conftest import REPO
+from tests.conftest import SPECS
 
-MAILHOST = plan(load_file(REPO / "specs" / "acme.yaml").tenant).mailhosts[0]
+MAILHOST = plan(load_file(SPECS / "acme.yaml").tenant).mailhosts[0]
 KEYS = {(d, s): "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n" for d, s in MAILHOST.dkim}
 
 

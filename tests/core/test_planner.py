@@ -15,11 +15,11 @@ from mailbox_iac.plan.planner import plan
 from mailbox_iac.spec.load import load_file
 from mailbox_iac.spec.model import MtaSts, TenantSpec
 from mailbox_iac.spec.resolve import resolve
-from tests.conftest import REPO
+from tests.conftest import REPO, SPECS
 
 
 def example(name: str):
-    return load_file(REPO / "specs" / f"{name}.yaml").tenant
+    return load_file(SPECS / f"{name}.yaml").tenant
 
 
 def test_globex_counts_and_record_rules() -> None:

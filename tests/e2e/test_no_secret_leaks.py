@@ -24,33 +24,21 @@ ZONES = ["demo-a.example", "demo-b.example"]
 NOT_OURS = (".git", ".state/sandbox/vps", ".state/sandbox/acme")
 
 
+def _children(value: Any) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else list(value) if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value} if len(value) >= 8 else set()
+    return {s for child in _children(value) for s in _strings(child)}
+
+
 def plaintext_secrets(node: Any) -> set[str]:
     """Every string inside a `{"plaintext": ...}` secret of a `stack export --show-secrets` deployment."""
-    found: set[str] = set()
-
-    def strings(value: Any) -> None:
-        if isinstance(value, str) and len(value) >= 8:
-            found.add(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                strings(v)
-        elif isinstance(value, list):
-            for v in value:
-                strings(v)
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            if "plaintext" in value:
-                strings(json.loads(value["plaintext"]))
-            else:
-                for v in value.values():
-                    walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(node)
-    return found
+    if isinstance(node, dict) and "plaintext" in node:
+        return _strings(json.loads(node["plaintext"]))
+    return {s for child in _children(node) for s in plaintext_secrets(child)}
 
 
 def needles(secret: str) -> set[str]:

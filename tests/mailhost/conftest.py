@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from mailbox_iac import keys
-from mailbox_iac.mailhost.ssh import Connection, SshTarget
+from mailbox_iac.mailhost.ssh import SshConnection, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.sandbox.vps import Vps
 from mailbox_iac.spec.load import load_file
-from tests.conftest import REPO
+from tests.conftest import SPECS
 
 GATEWAY = "198.51.100.1/24"
 TLS = ssl.create_default_context()
@@ -41,8 +41,8 @@ class MailVps:
     def ssh_inputs(self, host_key: str = "") -> dict[str, Any]:
         return {"host": self.address, "port": 22, "user": "root", "private_key": self.private_key, "host_key": host_key}
 
-    def connect(self) -> Connection:
-        return Connection(SshTarget(self.address, 22, "root", self.private_key, self.vps.host_key()))
+    def connect(self) -> SshConnection:
+        return SshConnection(SshTarget(self.address, 22, "root", self.private_key, self.vps.host_key()))
 
     def imap_login(self, user: str, password: str) -> imaplib.IMAP4_SSL:
         im = imaplib.IMAP4_SSL(self.address, 993, ssl_context=TLS, timeout=20)
@@ -64,7 +64,7 @@ class MailVps:
 def mail_vps(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[MailVps]:
     index = 20 + zlib.crc32(request.module.__name__.encode()) % 200
     private, public = keys.ssh_key()
-    state = plan(load_file(REPO / "specs" / "acme.yaml").tenant)
+    state = plan(load_file(SPECS / "acme.yaml").tenant)
     mailhost = state.mailhosts[0]
     vps = Vps(f"t{index}", f"198.51.100.{index}", mailhost.hostname, tmp_path_factory.mktemp("vps"))
     vps.stop()

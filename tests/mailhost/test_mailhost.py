@@ -16,7 +16,7 @@ from pulumi.runtime import proto
 
 from mailbox_iac import keys
 from mailbox_iac.dns import records
-from mailbox_iac.mailhost import apply, render
+from mailbox_iac.mailhost import apply, facts, render
 from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider, desired_files
 from mailbox_iac.mailhost.ssh import SshDropped
 from tests.mailhost.conftest import TLS, MailVps
@@ -64,8 +64,8 @@ def test_apply_pins_the_host_key_and_passes_postfix_check(mail_vps: MailVps, hos
     }
     with mail_vps.connect() as c:
         assert c.run(["postfix", "check"])[0] == 0
-        assert apply.detect(c).missing_packages == ()  # present: nothing to install
-        assert apply.detect(c).systemd is False  # detected: this host drives the daemons directly
+        assert facts.HOST.read(c).missing_packages == ()  # present: nothing to install
+        assert facts.HOST.read(c).systemd is False  # detected: this host drives the daemons directly
         listening = c.run("ss -ltnH")[1]
     for port in (25, 465, 587, 993):
         assert f":{port} " in listening
@@ -167,10 +167,10 @@ def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: Ma
         "postfix/main.cf": render.File(files["postfix/main.cf"].content + "this line is not a parameter\n"),
     }
     with mail_vps.connect() as c:
-        before = apply.detect(c).current_release
+        before = facts.HOST.read(c).current_release
         with pytest.raises(apply.ConfigRejected, match="refused before activation"):
             apply.converge(c, mail_vps.mailhost.hostname, render.release_id(broken), broken)
-        assert apply.detect(c).current_release == before
+        assert facts.HOST.read(c).current_release == before
         assert apply.live_digests(c) == host["files"]
     mail_vps.imap_login(BOB, "bob-pass-1").logout()
 
@@ -180,10 +180,10 @@ def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, h
     changed = {**files, "postfix/main.cf": render.File(files["postfix/main.cf"].content + "# a new comment\n")}
     release = render.release_id(changed)
     with mail_vps.connect() as c:
-        old_release = apply.detect(c).current_release
+        old_release = facts.HOST.read(c).current_release
         name = apply.stage(c, release, changed)  # the connection drops after staging: nothing is live yet
     with mail_vps.connect() as c:
-        assert apply.detect(c).current_release == old_release
+        assert facts.HOST.read(c).current_release == old_release
         assert apply.live_digests(c) == host["files"]
         # now the drop happens right after activation starts: the detached script finishes on its own
         script = apply.activation_script(name, old_release, ["postfix"], systemd=False)
@@ -191,7 +191,7 @@ def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, h
         c.run(f"setsid -f sh {apply.RELEASES}/{name}/.activate.sh > /dev/null 2>&1 < /dev/null")
     with mail_vps.connect() as c:
         apply.wait_for_activation(c, name)
-        assert apply.detect(c).current_release == name
+        assert facts.HOST.read(c).current_release == name
         assert apply.live_digests(c) == {p: f.sha256 for p, f in changed.items()}
     # and back to the planned configuration
     Driver(MailHostProvider()).update(

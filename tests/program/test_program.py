@@ -9,10 +9,10 @@ from pulumi.runtime import rpc
 
 from mailbox_iac import program
 from mailbox_iac.dns import txt
-from tests.conftest import REPO
+from tests.conftest import SPECS
 from tests.program.harness import Recorder, run
 
-ACME = {"spec": str(REPO / "specs/acme.yaml"), "allowedZones": ["acme-mail.com", "acme-outreach.com"]}
+ACME = {"spec": str(SPECS / "acme.yaml"), "allowedZones": ["acme-mail.com", "acme-outreach.com"]}
 GLOBEX_ZONES = [
     f"globex-{n}"
     for n in (
@@ -28,7 +28,7 @@ GLOBEX_ZONES = [
         "direct.io",
     )
 ]
-GLOBEX = {"spec": str(REPO / "specs/globex.yaml"), "allowedZones": GLOBEX_ZONES}
+GLOBEX = {"spec": str(SPECS / "globex.yaml"), "allowedZones": GLOBEX_ZONES}
 
 
 @pytest.fixture(scope="module")

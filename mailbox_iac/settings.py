@@ -1,0 +1,76 @@
+"""Every setting mailbox-iac reads: stack configuration (`pulumi config set`) and environment variables.
+The README's settings table is this list (`mailbox-iac settings`; a test keeps them equal), and a test
+finds every setting the code reads here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    meaning: str
+
+
+STACK = (
+    Setting(
+        "mailbox-iac:allowedZones",
+        "**required**: the Cloudflare zones this stack may touch; a spec using any other zone fails the preview",
+    ),
+    Setting("mailbox-iac:spec", "the spec file (default `specs/<stack>.yaml`); its `tenant` must equal the stack name"),
+    Setting("mailbox-iac:zoneIds", "map zone -> Cloudflare zone id, to skip the lookup"),
+    Setting(
+        "mailbox-iac:allowServerReplacement",
+        "allow a change that replaces a server (new IP, lost reputation, new rDNS); otherwise preview fails and "
+        "servers are protected",
+    ),
+    Setting(
+        "mailbox-iac:allowMassChanges",
+        "allow, for one run, deleting or replacing more than 30% of the tenant's DNS records or mailboxes (counted "
+        "once there are at least 10, as octoDNS does), and, at any size, removing a domain's MX record or its last "
+        "DKIM selector (a selector rotation keeps one and needs nothing)",
+    ),
+    Setting(
+        "mailbox-iac:operatorNetworks",
+        "addresses or networks (CIDR) fail2ban never bans, besides loopback and the address mailbox-iac's own SSH "
+        "session comes from",
+    ),
+    Setting(
+        "mailbox-iac:passwordRotation", "map address -> number; raising a mailbox's number gives it a new password"
+    ),
+    Setting("mailbox-iac:protectServers", "default true; the sandbox demo turns it off so `destroy` works"),
+    Setting("mailbox-iac:acmeDirectory", "the ACME directory of the certificates (default: Let's Encrypt)"),
+    Setting("mailbox-iac:acmeEmail", "the ACME account's contact address (default: none)"),
+    Setting("mailbox-iac:hostwindsPollSeconds", "how often a Hostwinds build is polled (default 10)"),
+    Setting("hostwinds:apiKey", "secret (`pulumi config set --secret`); else `HOSTWINDS_API_KEY`"),
+    Setting("hostwinds:endpoint", "the Hostwinds API (default its public one); else `HOSTWINDS_API_URL`"),
+    Setting(
+        "hostwinds:rdnsResolver", "the DNS server (host:port) asked for PTR records; else `HOSTWINDS_RDNS_RESOLVER`"
+    ),
+    Setting("cloudflare:apiToken", "secret (`pulumi config set --secret`); else `CLOUDFLARE_API_TOKEN`"),
+    Setting("cloudflare:baseUrl", "the Cloudflare API (default its public one); else `CLOUDFLARE_BASE_URL`"),
+)
+
+ENVIRONMENT = (
+    Setting("HOSTWINDS_API_KEY", "the Hostwinds API key, when the stack has no `hostwinds:apiKey`"),
+    Setting("HOSTWINDS_API_URL", "the Hostwinds API, when the stack has no `hostwinds:endpoint`"),
+    Setting("HOSTWINDS_RDNS_RESOLVER", "the PTR resolver, when the stack has no `hostwinds:rdnsResolver`"),
+    Setting("HOSTWINDS_RATE_FILE", "the lock file that holds the Hostwinds rate limit across processes"),
+    Setting("CLOUDFLARE_API_TOKEN", "the Cloudflare token, when the stack has no `cloudflare:apiToken`"),
+    Setting("CLOUDFLARE_BASE_URL", "the Cloudflare API, when the stack has no `cloudflare:baseUrl`"),
+    Setting("MAILBOX_IAC_DNS_RESOLVER", "host:port of the DNS server checks ask (default: the zone's own servers)"),
+    Setting("MAILBOX_IAC_TLS_ROOTS", "a PEM file of roots trusted besides the system's (a private ACME CA)"),
+    Setting("MAILBOX_IAC_ACME_DIRECTORY", "the ACME directory where the stack sets none"),
+    Setting("MAILBOX_IAC_ACME_CA", "a PEM file the hosts' certbot trusts for that directory"),
+    Setting("MAILBOX_IAC_CACHE", "where bootstrap keeps the built engine (default `~/.cache/mailbox-iac`)"),
+    Setting("PULUMI_BACKEND_URL", "the state backend (else Pulumi.yaml's `backend.url`, else `.state/`)"),
+    Setting("PULUMI_CONFIG_PASSPHRASE", "the passphrase of a passphrase secrets provider"),
+)
+
+
+def markdown() -> str:
+    """The README's settings table."""
+    rows = ["| setting | meaning |", "|---|---|"]
+    rows += [f"| `{s.name}` | {s.meaning} |" for s in (*STACK, *ENVIRONMENT)]
+    return "\n".join(rows) + "\n"
