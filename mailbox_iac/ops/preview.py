@@ -18,6 +18,7 @@ from mailbox_iac.engine import Engine
 from mailbox_iac.ops.against import against
 from mailbox_iac.plan import render
 from mailbox_iac.program import main as tenant_program
+from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 
 SHARED = ("mailbox_iac/", "providers/", "Pulumi.yaml", "pyproject.toml", "schema/")
@@ -66,10 +67,11 @@ def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
     program = errors.Watched(lambda: tenant_program(engine.project_dir))
     try:
         stack = engine.stack(tenant, program)
-        outcome = stack.preview(on_output=lines.append, diff=True, color="never")
-        result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
-        found, _ = against(stack, load_file(project.tenant_spec(engine.project_dir, tenant)).tenant)
-        result.diff = [line.strip() for line in render.change_lines(found)]
+        try:
+            outcome = stack.preview(on_output=lines.append, diff=True, color="never")
+            result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
+        finally:  # a refused preview shows its changes too: exactly what it would have deleted
+            result.diff = _reviewed(engine, stack)
     except auto.CommandError as exc:
         failure = program.failure(exc)
         said = failures.diagnostics(str(failure), limit=5)
@@ -80,6 +82,17 @@ def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
         lines.append(str(exc))
     result.output = "\n".join(lines)
     return result
+
+
+def _reviewed(engine: Engine, stack: auto.Stack) -> list[str]:
+    """The stack's changes as a reviewer reads them; none for a spec that does not load (the validation
+    errors say why)."""
+    try:
+        tenant = load_file(project.tenant_spec(engine.project_dir, stack.name)).tenant
+    except (SpecInvalid, project.NoTenant):
+        return []
+    found, _ = against(stack, tenant)
+    return [line.strip() for line in render.change_lines(found)]
 
 
 def _row(p: TenantPreview) -> str:

@@ -38,3 +38,22 @@ def test_exit_codes() -> None:
     assert exit_code([same, TenantPreview("c", violations=["GuardRailViolation"])], []) == 1
     assert exit_code([same], ["specs/x.yaml:1:1: bad"]) == 1
     assert "| b | 0 | 1 | 0 | 0 | changes |" in summary_markdown([change], [], "full.md")
+
+
+def test_the_summary_shows_each_change_deletions_first_and_the_engine_output_folded() -> None:
+    p = TenantPreview(
+        "acme",
+        {"update": 1, "delete": 1},
+        output="Previewing update (acme):\n ~ dns-TXT-_dmarc.acme.example\n```injected fence```",
+        diff=[
+            "~ dns_record TXT:_dmarc.acme.example  content: 'v=DMARC1; p=quarantine' => 'v=DMARC1; p=reject'",
+            "- mailbox bo@acme.example",
+        ],
+    )
+    text = summary_markdown([p, TenantPreview("same", {"same": 3})], [], "full.md")
+    section = text[text.index("### acme") :]
+    assert "**1 deletion(s) or replacement(s)**" in section
+    assert section.index("- mailbox bo@acme.example") < section.index("~ dns_record TXT:_dmarc.acme.example")
+    assert "```diff" in section and "'v=DMARC1; p=quarantine' => 'v=DMARC1; p=reject'" in section
+    assert "<details><summary>engine output</summary>" in section and "```injected fence```" not in section
+    assert "### same" not in text  # nothing to show for a tenant without changes

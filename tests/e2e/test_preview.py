@@ -69,6 +69,8 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         [p1] = report["tenants"]
         assert p1["tenant"] == "p1" and p1["counts"]["create"] == 3 and p1["counts"]["update"] == 2
         assert "| p1 | 3 | 2 | 0 | 0 | changes |" in summary
+        assert p1["diff"] == ["+ mailbox cy@p1-mail.example  quota_mb='1024'"]
+        assert "```diff\n+ mailbox cy@p1-mail.example  quota_mb='1024'\n```" in summary
 
         p2 = tmp_path / "specs/p2.yaml"
         data = yaml.safe_load(p2.read_text())
@@ -80,6 +82,7 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         assert [t["tenant"] for t in report["tenants"]] == ["p1", "p2"]
         violations = " ".join(report["tenants"][1]["violations"])
         assert f"MX:{zone} would be deleted" in violations and "allowMassChanges" in violations
-        assert "**p2**" in summary
+        section = summary[summary.index("### p2") :]
+        assert f"- dns_record MX:{zone}" in section and "- refused: " in section and "deletion(s)" in section
     finally:
         run.down(tmp_path)

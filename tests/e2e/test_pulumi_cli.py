@@ -63,14 +63,19 @@ class Project:
         path.write_text(yaml.safe_dump(data))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("cli-project")
+def cli_project(root: Path) -> Path:
+    """`root` as a checkout the plain CLI runs in: the program, the project's virtualenv, specs/, stacks/."""
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(REPO / name, root)
     (root / ".venv").symlink_to(REPO / ".venv")
     (root / "specs").mkdir()
     (root / "stacks").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = cli_project(tmp_path_factory.mktemp("cli-project"))
     zones = [tenant_files(root, "cli"), EXTRA_ZONE, "fresh-mail.example"]
     for example in EXAMPLES:  # as committed: their stack files hold no credentials to override the sandbox's
         shutil.copy(REPO / "specs" / f"{example}.yaml", root / "specs")

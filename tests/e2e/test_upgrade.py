@@ -5,7 +5,6 @@ and the module paths state pickles its providers by all held. Then `plan --again
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from mailbox_iac.sandbox import run
 from tests.conftest import REPO
 from tests.e2e.test_many import tenant_files
 from tests.e2e.test_preview import git_repo
-from tests.e2e.test_pulumi_cli import Project
+from tests.e2e.test_pulumi_cli import Project, cli_project
 
 PREVIOUS = "b1457ad"  # main before the architecture step (issue 16)
 TENANT = "upg"
@@ -37,12 +36,7 @@ def previous_version(into: Path) -> Path:
 @pytest.fixture(scope="module")
 def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     old = previous_version(tmp_path_factory.mktemp("previous"))
-    root = tmp_path_factory.mktemp("upgrade")
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(REPO / name, root)
-    (root / ".venv").symlink_to(REPO / ".venv")
-    (root / "specs").mkdir()
-    (root / "stacks").mkdir()
+    root = cli_project(tmp_path_factory.mktemp("upgrade"))
     zone = tenant_files(root, TENANT)
     git_repo(root, ".state/\n.venv\n")
     info = run.up(root, [zone], build_seconds=0.2)
