@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from mailbox_iac.checks import dns, login, mailbox, ptr
+from mailbox_iac.checks import dns, login, mailbox, mta_sts, ptr, tls
 from mailbox_iac.checks.result import Check, Stage
 
-ALL: tuple[Check, ...] = (dns.RECORD, ptr.PTR, login.IMAP, login.SMTP, mailbox.DEPLOYED)
+ALL: tuple[Check, ...] = (
+    dns.RECORD,
+    ptr.PTR,
+    login.IMAP,
+    login.SMTP,
+    tls.VERIFIED,
+    tls.EXPIRY,
+    mta_sts.SERVED,
+    mailbox.DEPLOYED,
+)
 
 
 def at(stage: Stage) -> tuple[Check, ...]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime
 from typing import Any
 
-from mailbox_iac.checks import dns, login, ptr
+from mailbox_iac.checks import dns, login, mta_sts, ptr, tls
 from mailbox_iac.checks.result import Check, Result, Severity, Stage
 from mailbox_iac.plan.model import DesiredState
 
@@ -30,9 +31,13 @@ def gate(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContex
 def verify(
     state: DesiredState, passwords: dict[str, str], resolver: str | None, tls_roots: str | None
 ) -> dict[str, list[Result]]:
-    """Every check for every mailbox of a planned (facts filled in) tenant: `mailbox-iac verify`."""
+    """Every check of `verify` for every mailbox of a planned (facts filled in) tenant: the gate set, then
+    its host's certificate and its domain's served MTA-STS policy (each asked once, reported per mailbox)."""
     ips = {s.name: s.ip or "" for s in state.servers}
-    tls = login.trusted_tls(tls_roots)
+    trust = login.trusted_tls(tls_roots)
+    policies = {d: text for host in state.mailhosts for d, text in host.mta_sts_policies}
+    certs: dict[str, list[Result]] = {}
+    served: dict[str, Result] = {}
     results = {}
     for m in state.mailboxes:
         if m.address not in passwords:  # never log in with an account that does not exist: that is a ban
@@ -45,14 +50,24 @@ def verify(
                 )
             ]
             continue
+        ip = ips[m.server]
         rows = [r for r in state.dns_records if r.domain == m.domain]
         props = {
             "zone": rows[0].zone,
             "records": [dns.record_row(r) for r in rows],
-            "ip": ips[m.server],
+            "ip": ip,
             "hostname": m.smtp_host,
             "address": m.address,
             "password": passwords[m.address],
         }
-        results[m.address] = gate(props, resolver, tls)
+        if m.server not in certs:
+            certs[m.server] = tls.certificate(ip, m.smtp_host, trust, datetime.now(UTC))
+        if m.domain not in served:
+            served[m.domain] = mta_sts.policy(m.domain, ip, policies[m.domain], trust)
+        results[m.address] = [*gate(props, resolver, trust), *certs[m.server], served[m.domain]]
     return results
+
+
+def ready(results: list[Result]) -> bool:
+    """Ready: no check of severity error failed (a warning is reported, not held against it)."""
+    return all(r.ok or r.check.severity is Severity.warning for r in results)

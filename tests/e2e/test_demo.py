@@ -175,16 +175,26 @@ def test_drift_in_cloudflare_is_found_and_repaired(demo: Demo) -> None:
     demo.no_drift()
 
 
-def test_a_config_file_changed_on_the_host_is_found_and_repaired(demo: Demo) -> None:
+def test_config_files_changed_on_the_host_are_found_and_repaired(demo: Demo) -> None:
     [server] = demo.hostwinds()["instances"]
     release = demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/mailbox-iac/current"
-    main_cf = release.resolve() / "postfix" / "main.cf"
-    original = main_cf.read_text()
+    main_cf, policy = release.resolve() / "postfix" / "main.cf", release.resolve() / "mta-sts/demo-a.example.txt"
+    original, planned = main_cf.read_text(), policy.read_text()
     main_cf.write_text(original + "smtpd_helo_required = no\n")
+    policy.write_text(planned.replace("mode: enforce", "mode: none").replace("mode: testing", "mode: none"))
     demo.drift_found()
+    verify = subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "verify", "--stack", "demo", "--sandbox"],
+        cwd=demo.root,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 2 and "error: mta_sts.policy demo-a.example: serves " in verify.stdout, verify.stdout
+    assert "mta_sts.policy demo-b.example" not in verify.stdout  # its own policy is untouched
     demo.up(refresh=True)
     live = (demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/mailbox-iac/current").resolve()
     assert (live / "postfix" / "main.cf").read_text() == original
+    assert (live / "mta-sts/demo-a.example.txt").read_text() == planned
     demo.no_drift()
 
 

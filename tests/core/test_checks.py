@@ -1,0 +1,148 @@
+"""The checks of `verify` against real TLS on loopback (Python's ssl and OpenSSL the judges): a certificate
+that verifies, one about to expire (a warning, not a failure), one for another name; an MTA-STS policy
+served as planned, changed, or missing. And the catalog: ids unique, every check placed somewhere."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from mailbox_iac.checks import catalog, mailbox, mta_sts, tls
+from mailbox_iac.checks.login import trusted_tls
+from mailbox_iac.checks.result import Severity, Stage
+
+HOST = "mail.t.example"
+POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mail.t.example\r\nmax_age: 604800\r\n"
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def pki(tmp: Path, names: list[str], days: int) -> tuple[Path, Path, Path]:
+    """A root, and a leaf for `names` valid `days` more: (root.pem, leaf.pem, leaf.key)."""
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("test root"))
+        .issuer_name(_name("test root"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tmp / f"root-{days}.pem", tmp / f"leaf-{days}.pem", tmp / f"leaf-{days}.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+class Served:
+    def __init__(self, tmp: Path, names: list[str], days: int, body: str | None) -> None:
+        self.root, cert, key = pki(tmp, names, days)
+        served = body
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if served is None or self.path != mta_sts.PATH:
+                    self.send_error(404)
+                    return
+                data = served.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def trust(self) -> ssl.SSLContext:
+        return trusted_tls(str(self.root))
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    started: list[Served] = []
+
+    def start(names: list[str], days: int = 90, body: str | None = POLICY) -> Served:
+        started.append(Served(tmp_path, names, days, body))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.server.shutdown()
+
+
+def test_a_certificate_that_verifies_and_has_time_left(serve) -> None:
+    s = serve([HOST])
+    results = tls.certificate("127.0.0.1", HOST, s.trust(), datetime.now(UTC), s.port)
+    assert [(r.check.id, r.ok) for r in results] == [("tls.verified", True), ("tls.expiry", True)]
+    assert mailbox.ready(results)
+
+
+def test_a_certificate_about_to_expire_is_a_warning(serve) -> None:
+    s = serve([HOST], days=5)
+    verified, expiry = tls.certificate("127.0.0.1", HOST, s.trust(), datetime.now(UTC), s.port)
+    assert verified.ok and not expiry.ok and expiry.check.severity is Severity.warning
+    assert expiry.detail.startswith("expires ")
+    assert mailbox.ready([verified, expiry])  # reported, not held against the mailbox
+
+
+def test_a_certificate_for_another_name_fails(serve) -> None:
+    s = serve(["other.t.example"])
+    [result] = tls.certificate("127.0.0.1", HOST, s.trust(), datetime.now(UTC), s.port)
+    assert not result.ok and "Hostname mismatch" in result.detail and not mailbox.ready([result])
+
+
+def test_the_mta_sts_policy_as_planned_changed_or_missing(serve) -> None:
+    s = serve(["mta-sts.t.example"])
+    assert mta_sts.policy("t.example", "127.0.0.1", POLICY, s.trust(), s.port).ok
+    changed = mta_sts.policy("t.example", "127.0.0.1", POLICY.replace("enforce", "testing"), s.trust(), s.port)
+    assert not changed.ok and "planned" in changed.detail
+    gone = serve(["mta-sts.t.example"], body=None)
+    missing = mta_sts.policy("t.example", "127.0.0.1", POLICY, gone.trust(), gone.port)
+    assert not missing.ok and ": 404 " in missing.detail
+
+
+def test_the_catalog() -> None:
+    ids = [c.id for c in catalog.ALL]
+    assert len(ids) == len(set(ids)) and all(c.stages for c in catalog.ALL)
+    assert {c.id for c in catalog.at(Stage.gate)} == {"dns.record", "ptr.hostname", "login.imap", "login.smtp"}
+    assert catalog.by_id("tls.expiry").severity is Severity.warning
