@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 
-from mailbox_iac import cloudflare_api
+from mailbox_iac import checkpoint, cloudflare_api
 from mailbox_iac.dns import txt
 from mailbox_iac.errors import Permanent
 from mailbox_iac.plan.model import DnsRecord
 
-RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
 # While adopting, differences Pulumi's import would refuse but the next run simply updates: the content's
 # quoting and split (compared here in canonical form), TTL, comment, proxied, tags.
 IGNORED_WHILE_ADOPTING = ["content", "ttl", "comment", "proxied", "tags"]
@@ -61,7 +60,7 @@ def state_record_ids(deployment: Mapping[str, Any]) -> set[str]:
     return {
         str(r.get("id") or (r.get("outputs") or {}).get("id"))
         for r in deployment.get("resources") or []
-        if r.get("type") == RECORD_TYPE
+        if r.get("type") == checkpoint.DNS_RECORD
     }
 
 

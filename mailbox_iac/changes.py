@@ -167,7 +167,3 @@ def record_attributes(content: str, ttl: int | float, priority: int | float | No
     if priority is not None:
         attrs["priority"] = str(int(priority))
     return attrs
-
-
-def keys_only(kind: str, keys: list[str]) -> dict[Key, dict[str, str]]:
-    return {(kind, k): {} for k in keys}

@@ -128,11 +128,14 @@ def plan(
         state = make_plan(loaded.tenant)
         typer.echo(render.as_json(state) if fmt is Format.json else render.as_text(state), nl=False)
         return
-    from mailbox_iac.ops import against as compare
+    from pulumi.automation import CommandError
 
+    from mailbox_iac.ops.against import against as stack_changes
+
+    engine = _engine(sandbox)
     try:
-        found, refused = compare.against(_engine(sandbox).existing(against), loaded.tenant)
-    except Exception as exc:  # the stack's checkpoint could not be read
+        found, refused = stack_changes(engine.existing(against), loaded.tenant)
+    except (CommandError, EngineMissing) as exc:  # the stack or its checkpoint could not be read
         _failed(f"cannot read stack {against!r}:", exc, f"check that stack {against!r} exists: `pulumi stack ls`")
         raise typer.Exit(code=1) from None
     title = f"{spec} against stack {against}"

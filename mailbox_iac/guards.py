@@ -17,12 +17,12 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from mailbox_iac import changes
 from mailbox_iac.errors import GuardRailViolation
 
-WATCHED = {"dns_records": "dns_record", "mailboxes": "mailbox"}  # property -> change kind
+KIND_OF = {"dns_records": "dns_record", "mailboxes": "mailbox"}  # budget property -> change kind
 
 
 def inventory(props: dict[str, Any]) -> changes.Inventory:
     """The keys a budget's properties hold, as an inventory without attributes."""
-    return {(kind, str(key)): {} for prop, kind in WATCHED.items() for key in props.get(prop) or []}
+    return {(kind, str(key)): {} for prop, kind in KIND_OF.items() for key in props.get(prop) or []}
 
 
 def refused(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
@@ -38,7 +38,7 @@ class ChangeBudgetProvider(ResourceProvider):
                 "the spec, then run with `pulumi config set mailbox-iac:allowMassChanges true` (and unset it "
                 "afterwards)."
             )
-        changed = any(set(olds.get(k) or []) != set(news.get(k) or []) for k in WATCHED)
+        changed = any(set(olds.get(k) or []) != set(news.get(k) or []) for k in KIND_OF)
         return DiffResult(changes=changed or olds.get("tenant") != news.get("tenant"))
 
     def create(self, props: dict[str, Any]) -> CreateResult:

@@ -19,7 +19,3 @@ ALL: tuple[Check, ...] = (
 
 def at(stage: Stage) -> tuple[Check, ...]:
     return tuple(c for c in ALL if stage in c.stages)
-
-
-def by_id(check_id: str) -> Check:
-    return next(c for c in ALL if c.id == check_id)

@@ -101,7 +101,6 @@ def parse_x509_text(text: str) -> Served:
 
 
 SERVED = facts.Reader(
-    "certificate",
     ["openssl", "x509", "-in", TLS_CERT, "-noout", "-issuer", "-enddate", "-ext", "subjectAltName"],
     lambda _status, out: parse_x509_text(out),
 )

@@ -31,7 +31,6 @@ PACKAGES = (
 
 @dataclass(frozen=True)
 class Reader(Generic[T]):
-    name: str
     command: list[str] | str
     parse: Callable[[int, str], T]  # (exit status, stdout) -> fact
 
@@ -65,7 +64,6 @@ def parse_host(_status: int, out: str) -> HostFacts:
 
 
 HOST = Reader(
-    "host",
     "if [ -d /run/systemd/system ]; then echo systemd=1; else echo systemd=0; fi; "
     f'echo current=$(basename "$(readlink {CURRENT} 2>/dev/null)" 2>/dev/null); '
     f"dpkg-query -W -f='pkg=${{Package}} ${{db:Status-Status}}\\n' {' '.join(PACKAGES)} 2>/dev/null || true",
@@ -87,7 +85,7 @@ def parse_digests(status: int, out: str) -> dict[str, str]:
 def digests_of(directory: str) -> Reader[dict[str, str]]:
     """{path relative to `directory`: sha256} of its files (hidden bookkeeping files left out)."""
     script = "cd \"$1\" 2>/dev/null && find . -type f ! -name '.*' -print0 | xargs -0 -r sha256sum"
-    return Reader(f"digests {directory}", ["sh", "-c", script, "sh", directory], parse_digests)
+    return Reader(["sh", "-c", script, "sh", directory], parse_digests)
 
 
 def parse_links(_status: int, out: str) -> dict[str, str]:
@@ -100,4 +98,4 @@ def parse_links(_status: int, out: str) -> dict[str, str]:
     return found
 
 
-LINK_TARGETS = Reader("links", " ; ".join(f"readlink {live} || echo -" for live in LINKS.values()), parse_links)
+LINK_TARGETS = Reader(" ; ".join(f"readlink {live} || echo -" for live in LINKS.values()), parse_links)

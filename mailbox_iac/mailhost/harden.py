@@ -114,7 +114,6 @@ def parse_hardening(_status: int, out: str) -> dict[str, str]:
 
 
 STATUS = facts.Reader(
-    "hardening",
     f"echo ssh=$(sshd -T 2>/dev/null | grep -E '^({'|'.join(SSHD_SETTINGS)}) ' | sort | paste -sd ';'); "
     "echo firewall=$(nft list table inet mailbox_iac 2>/dev/null | sha256sum | cut -d' ' -f1); "
     "echo fail2ban=$(fail2ban-client status 2>/dev/null | sed -n 's/.*Jail list:[[:space:]]*//p' | tr -d ' ')",

@@ -145,4 +145,4 @@ def test_the_catalog() -> None:
     ids = [c.id for c in catalog.ALL]
     assert len(ids) == len(set(ids)) and all(c.stages for c in catalog.ALL)
     assert {c.id for c in catalog.at(Stage.gate)} == {"dns.record", "ptr.hostname", "login.imap", "login.smtp"}
-    assert catalog.by_id("tls.expiry").severity is Severity.warning
+    assert tls.EXPIRY in catalog.ALL and tls.EXPIRY.severity is Severity.warning
