@@ -11,8 +11,9 @@ conflicts, 400/7003 for a malformed id and 404/81044 for a missing record, pagin
 
 Run-time settings, as a test injects faults: `POST /_emulator/limits` {requests, window, block},
 `POST /_emulator/faults` {lose_create_replies: N (the next N creates are applied, then answered 502 with
-an HTML page: a reply lost at the edge)}, `POST /_emulator/tokens` {token, zones: [names] | null, edit}.
-`GET /_emulator/state` dumps everything.
+an HTML page: a reply lost at the edge), slow_create_replies: seconds (each create is applied, then answered
+that much later: a slow edge, where a run can be killed mid-call)},
+`POST /_emulator/tokens` {token, zones: [names] | null, edit}. `GET /_emulator/state` dumps everything.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ class Limits:
 @dataclass
 class Faults:
     lose_create_replies: int = 0
+    slow_create_replies: float = 0.0
+
+    def reply_lost(self) -> bool:
+        """After a create was applied: wait as slow as the edge is set to be; True when its reply is lost."""
+        time.sleep(self.slow_create_replies)
+        if self.lose_create_replies > 0:
+            self.lose_create_replies -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -531,8 +541,7 @@ def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
                 scope, headers = emu.admit(_token(self.headers.get("Authorization")))
                 body = json.loads(raw) if raw else {}
                 result = _route(emu, method, parts, q, body, scope)
-                if method == "POST" and parts[-1:] == ["dns_records"] and emu.faults.lose_create_replies > 0:
-                    emu.faults.lose_create_replies -= 1
+                if method == "POST" and parts[-1:] == ["dns_records"] and emu.faults.reply_lost():
                     return self.reply_raw(502, LOST_REPLY, "text/html")  # applied; the reply is lost
                 self.reply(200, result, headers)
             except RateLimited as exc:
