@@ -85,15 +85,21 @@ def validate(
     """Check specs: syntax, fields, cross-field rules, and that no domain belongs to two tenants.
 
     Exit code 0 when every spec is valid, 1 otherwise; each error is `FILE:LINE:COL: field: message`.
+    Warnings (valid, but receivers will not do what the spec seems to want) go to stderr and keep exit 0.
     """
     paths = paths or [_default_specs()]
     try:
         loaded = load_paths(paths)
     except SpecInvalid as exc:
         raise _fail(exc, fmt) from None
+    warnings = [w for ls in loaded for w in ls.warnings]
     if fmt is Format.json:
-        typer.echo(json.dumps({"valid": True, "files": [ls.doc.path for ls in loaded], "errors": []}, indent=2))
+        files = [ls.doc.path for ls in loaded]
+        found = [w.as_dict() for w in warnings]
+        typer.echo(json.dumps({"valid": True, "files": files, "errors": [], "warnings": found}, indent=2))
     else:
+        for w in warnings:
+            typer.echo(f"warning: {w}", err=True)
         mailboxes = sum(len(d.mailboxes) for ls in loaded for d in ls.tenant.domains)
         typer.echo(
             f"{len(loaded)} spec(s) valid: {', '.join(ls.tenant.tenant for ls in loaded)} ({mailboxes} mailboxes)"

@@ -107,9 +107,12 @@ def zone_violations(state: DesiredState, allowed: tuple[str, ...]) -> list[str]:
 
 def desired_state(settings: Settings) -> DesiredState:
     try:
-        tenant = load_file(settings.spec_path).tenant
+        loaded = load_file(settings.spec_path)
     except SpecInvalid as exc:
         raise ProgramError(f"the spec of stack {settings.stack} is invalid:\n{exc}") from None
+    for warning in loaded.warnings:
+        pulumi.log.warn(str(warning))
+    tenant = loaded.tenant
     if tenant.tenant != settings.stack:
         raise ProgramError(
             f"{settings.spec_path} declares tenant {tenant.tenant!r}, but this is stack {settings.stack!r}"

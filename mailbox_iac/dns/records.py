@@ -16,6 +16,7 @@ def spf(policy: Spf) -> str:
 
 
 SPF_NOTHING = "v=spf1 -all"
+SPF_HELO = "v=spf1 a -all"  # the mail hostname sends as itself only (its A record)
 
 
 def dkim(public_key_b64: str) -> str:

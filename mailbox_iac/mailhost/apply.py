@@ -27,6 +27,9 @@ from mailbox_iac.mailhost.render import (
     LINKS,
     LOG_DIR,
     MAIL_DIR,
+    RATE_LIMIT_CONFIG,
+    RATE_LIMIT_PID,
+    RESOLVERS,
     ROOT,
     TLS_CERT,
     TLS_KEY,
@@ -62,6 +65,10 @@ def prepare(conn: Connection, host: HostFacts, hostname: str) -> None:
         f"install -d -m 0700 {ROOT}/original; "
         f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
         f"install -d -m 0770 -o vmail -g vmail {MAIL_DIR}; "
+        "install -d -m 0700 -o policyd-rate-limit -g policyd-rate-limit /var/lib/policyd-rate-limit; "
+        f"{{ echo 'forward-zone:'; echo '  name: \".\"'; "
+        f"awk '/^nameserver/ {{print \"  forward-addr: \" $2}}' /etc/resolv.conf; }} > {RESOLVERS}.new && "
+        f"mv {RESOLVERS}.new {RESOLVERS}; "
         f"[ -s {TLS_CERT} ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={q(hostname)} "
         f"-addext subjectAltName=DNS:{q(hostname)} -keyout {TLS_KEY} -out {TLS_CERT} 2>/dev/null; "
         f"chmod 0600 {TLS_KEY}"
@@ -113,6 +120,8 @@ def validate(conn: Connection, name: str) -> None:
         ["postconf", "-c", f"{release_dir}/postfix", "-M"],
         ["doveconf", "-c", f"{release_dir}/dovecot/dovecot.conf", "-n"],
         ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
+        ["opendmarc", "-n", "-c", f"{release_dir}/opendmarc/opendmarc.conf"],
+        ["policyd-rate-limit", "-f", f"{release_dir}/{RATE_LIMIT_CONFIG}", "--get-config", "SOCKET"],
         ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
     ]
     problems = []
@@ -124,6 +133,7 @@ def validate(conn: Connection, name: str) -> None:
         raise ConfigRejected("the new configuration was refused before activation:\n" + "\n".join(problems))
 
 
+_DETACHED_RATE_LIMIT = f"setsid -f policyd-rate-limit >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
     "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
@@ -133,9 +143,22 @@ DAEMONS = {
         'kill -USR1 "$(cat /run/opendkim/opendkim.pid)"',
         "install -d -o opendkim -g opendkim /run/opendkim && opendkim -x /etc/opendkim.conf",
     ),
+    "opendmarc": (
+        'kill -0 "$(cat /run/opendmarc/opendmarc.pid 2>/dev/null)" 2>/dev/null',
+        'kill -USR1 "$(cat /run/opendmarc/opendmarc.pid)"',
+        "install -d -o opendmarc -g opendmarc /run/opendmarc && opendmarc -c /etc/opendmarc.conf",
+    ),
+    # It reads its configuration once: a reload is a restart. SIGINT is how its own unit stops it.
+    "policyd-rate-limit": (
+        f'kill -0 "$(cat {RATE_LIMIT_PID} 2>/dev/null)" 2>/dev/null',
+        f'kill -INT "$(cat {RATE_LIMIT_PID})"; while kill -0 "$(cat {RATE_LIMIT_PID} 2>/dev/null)" 2>/dev/null; '
+        f"do sleep 0.2; done; {_DETACHED_RATE_LIMIT}",
+        _DETACHED_RATE_LIMIT,
+    ),
     "nginx": ('kill -0 "$(cat /run/nginx.pid 2>/dev/null)" 2>/dev/null', "nginx -s reload", "nginx"),
 }
-SERVICES = ("opendkim", "dovecot", "postfix", "nginx")
+RESTARTED = {"policyd-rate-limit"}  # no reload under systemd either
+SERVICES = ("opendkim", "opendmarc", "policyd-rate-limit", "dovecot", "postfix", "nginx")
 
 
 def activation_script(release: str, previous: str, changed: list[str], systemd: bool) -> str:
@@ -143,7 +166,11 @@ def activation_script(release: str, previous: str, changed: list[str], systemd: 
 
     def ensure(service: str, reload_it: bool) -> str:
         running, reload, start = (
-            (f"systemctl is-active -q {service}", f"systemctl reload {service}", f"systemctl enable --now {service}")
+            (
+                f"systemctl is-active -q {service}",
+                f"systemctl {'restart' if service in RESTARTED else 'reload'} {service}",
+                f"systemctl enable --now {service}",
+            )
             if systemd
             else DAEMONS[service]
         )

@@ -20,6 +20,9 @@ PACKAGES = (
     "dovecot-imapd",
     "dovecot-lmtpd",
     "opendkim",
+    "opendmarc",
+    "publicsuffix",  # OpenDMARC's organisational domains
+    "policyd-rate-limit",
     "openssl",
     "ca-certificates",
     "nginx-light",

@@ -2,7 +2,11 @@
 
 Postfix receives mail for the virtual domains and hands it to Dovecot over LMTP; submission (587,
 STARTTLS) and submissions (465, implicit TLS) require TLS and SASL authentication through Dovecot and
-only let a mailbox send as itself; OpenDKIM signs what authenticated users send. Every value that comes
+only let a mailbox send as itself, up to its daily limit (policyd-rate-limit, answered 4xx), with the
+sender's own host and IP taken out of the first Received line. OpenDKIM signs what authenticated users
+send and verifies what arrives; OpenDMARC checks SPF and DMARC on what arrives on port 25, adds
+Authentication-Results and rejects what fails a p=reject policy. Mail from outside may not use one of
+this host's own sender addresses. Every value that comes
 from a spec was validated by the spec model (hostnames, local parts, addresses); `_safe` checks again so
 that no value can add a line, a parameter or a path component to a file.
 """
@@ -10,10 +14,12 @@ that no value can add a line, a parameter or a path component to a file.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
 from mailbox_iac.plan.model import MailHostPlan
+from mailbox_iac.spec.model import DEFAULT_DAILY_LIMIT
 
 ROOT = "/etc/mailbox-iac"
 CURRENT = f"{ROOT}/current"  # symlink to the active release; switched atomically
@@ -25,6 +31,35 @@ LOG_DIR = "/var/log/mailbox-iac"
 ACME_WEBROOT = "/var/lib/mailbox-iac/acme"  # HTTP-01 challenges, served on port 80
 OPENDKIM_SOCKET = "inet:8891@127.0.0.1"  # OpenDKIM's spelling of the milter socket...
 OPENDKIM_MILTER = "inet:127.0.0.1:8891"  # ...and Postfix's spelling of the same socket
+# OpenDKIM resolves through libunbound, which ignores resolv.conf: this file (written on the host by
+# `apply.prepare`) forwards it to the resolvers every other daemon of the host uses.
+RESOLVERS = f"{ROOT}/resolvers.unbound.conf"
+OPENDMARC_SOCKET = "inet:8893@127.0.0.1"
+OPENDMARC_MILTER = "inet:127.0.0.1:8893"
+RATE_LIMIT_POLICY = "ratelimit/policy"  # as Postfix names it: relative to its queue directory
+RATE_LIMIT_SOCKET = f"/var/spool/postfix/{RATE_LIMIT_POLICY}"
+RATE_LIMIT_CONFIG = "policyd-rate-limit/policyd-rate-limit.yaml"  # in a release
+RATE_LIMIT_PID = "/run/policyd-rate-limit/policyd-rate-limit.pid"
+DAY = 86400
+# What OpenDKIM signs, and over-signs so that none of them can be added after signing: RFC 6376 §5.4's
+# list plus the one-click unsubscribe pair (RFC 8058 §4 requires both signed).
+SIGNED_HEADERS = (
+    "From",
+    "Reply-To",
+    "Sender",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
 
 # Files of a release, relative to the release directory, and the live paths that link to them.
 LINKS = {
@@ -32,10 +67,20 @@ LINKS = {
     "postfix/master.cf": "/etc/postfix/master.cf",
     "dovecot/dovecot.conf": "/etc/dovecot/dovecot.conf",
     "opendkim/opendkim.conf": "/etc/opendkim.conf",
+    "opendmarc/opendmarc.conf": "/etc/opendmarc.conf",
+    RATE_LIMIT_CONFIG: "/etc/policyd-rate-limit.yaml",
     "nginx/nginx.conf": "/etc/nginx/nginx.conf",
 }
 # nginx reads the MTA-STS policies at each request: a changed policy needs no reload.
-SERVICE_OF = {"postfix": "postfix", "dovecot": "dovecot", "opendkim": "opendkim", "nginx": "nginx", "mta-sts": None}
+SERVICE_OF = {
+    "postfix": "postfix",
+    "dovecot": "dovecot",
+    "opendkim": "opendkim",
+    "opendmarc": "opendmarc",
+    "policyd-rate-limit": "policyd-rate-limit",
+    "nginx": "nginx",
+    "mta-sts": None,
+}
 
 _SAFE = re.compile(r"^[A-Za-z0-9@._+-]+$")
 
@@ -99,6 +144,7 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_sasl_auth_enable = no
 smtpd_sender_login_maps = texthash:{CURRENT}/postfix/sender_logins
+smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access texthash:{CURRENT}/postfix/own_senders
 smtpd_helo_required = yes
 smtpd_peername_lookup = no
 disable_vrfy_command = yes
@@ -113,10 +159,15 @@ smtpd_client_recipient_rate_limit = 500
 smtpd_recipient_limit = 100
 smtpd_error_sleep_time = 1s
 
-smtpd_milters = {OPENDKIM_MILTER}
-non_smtpd_milters = $smtpd_milters
+# OpenDKIM first: OpenDMARC reads the DKIM result it adds. Mail made on the host is only signed.
+smtpd_milters = {OPENDKIM_MILTER}, {OPENDMARC_MILTER}
+non_smtpd_milters = {OPENDKIM_MILTER}
 milter_default_action = tempfail
 milter_protocol = 6
+
+# Submission: each mailbox up to its daily limit (policyd-rate-limit), then authenticated users only.
+mbx_submission_recipient_restrictions = check_policy_service unix:{RATE_LIMIT_POLICY},
+  permit_sasl_authenticated, reject
 """
     )
 
@@ -127,8 +178,9 @@ _SUBMISSION = """  -o smtpd_tls_security_level=encrypt
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=$mbx_submission_recipient_restrictions
   -o milter_macro_daemon_name=ORIGINATING
+  -o cleanup_service_name=subcleanup
 """
 
 
@@ -140,8 +192,11 @@ def master_cf() -> str:
         + _SUBMISSION
         + "submissions inet n - n - -    smtpd\n  -o syslog_name=postfix/submissions\n  -o smtpd_tls_wrappermode=yes\n"
         + _SUBMISSION
-        + """pickup     unix  n - n 60 1   pickup
+        + f"""pickup     unix  n - n 60 1   pickup
 cleanup    unix  n - n - 0    cleanup
+  -o header_checks=regexp:{CURRENT}/postfix/inbound_header_checks
+subcleanup unix  n - n - 0    cleanup
+  -o header_checks=regexp:{CURRENT}/postfix/submission_header_checks
 qmgr       unix  n - n 300 1  qmgr
 tlsmgr     unix  - - n 1000? 1 tlsmgr
 rewrite    unix  - - n - -    trivial-rewrite
@@ -259,10 +314,11 @@ plugin {{
     )
 
 
-def opendkim_conf() -> str:
+def opendkim_conf(plan: MailHostPlan) -> str:
     return (
         HEADER
         + f"""Syslog yes
+AuthservID {_safe(plan.hostname)}
 UMask 007
 UserID opendkim
 PidFile /run/opendkim/opendkim.pid
@@ -270,14 +326,82 @@ Socket {OPENDKIM_SOCKET}
 Mode sv
 MTA ORIGINATING
 Canonicalization relaxed/simple
-OversignHeaders From
+SignHeaders {",".join(SIGNED_HEADERS)}
+OversignHeaders {",".join(SIGNED_HEADERS)}
 SubDomains no
+ResolverConfiguration {RESOLVERS}
 KeyTable refile:{CURRENT}/opendkim/KeyTable
 SigningTable refile:{CURRENT}/opendkim/SigningTable
 InternalHosts {CURRENT}/opendkim/TrustedHosts
 ExternalIgnoreList {CURRENT}/opendkim/TrustedHosts
 """
     )
+
+
+def opendmarc_conf(plan: MailHostPlan) -> str:
+    """DMARC for what arrives on port 25: SPF checked here, DKIM as OpenDKIM found it, p=reject rejected."""
+    return (
+        HEADER
+        + f"""Syslog true
+UMask 007
+UserID opendmarc
+PidFile /run/opendmarc/opendmarc.pid
+Socket {OPENDMARC_SOCKET}
+AuthservID {_safe(plan.hostname)}
+TrustedAuthservIDs {_safe(plan.hostname)}
+IgnoreAuthenticatedClients true
+IgnoreHosts {CURRENT}/opendkim/TrustedHosts
+SPFSelfValidate true
+SPFIgnoreResults true
+RejectFailures true
+RequiredHeaders false
+FailureReports false
+PublicSuffixList /usr/share/publicsuffix/public_suffix_list.dat
+"""
+    )
+
+
+def rate_limits(plan: MailHostPlan) -> str:
+    """policyd-rate-limit: each mailbox's daily limit, counted per recipient over the last 24 hours.
+    JSON, which is YAML; a full table or database error defers (4xx) rather than lets mail through."""
+    config = {
+        "user": "policyd-rate-limit",
+        "group": "policyd-rate-limit",
+        "pidfile": RATE_LIMIT_PID,
+        "backend": 0,
+        "sqlite_config": {"database": "/var/lib/policyd-rate-limit/db.sqlite3"},
+        "SOCKET": RATE_LIMIT_SOCKET,
+        "socket_permission": 0o666,
+        "limit_by_sasl": True,
+        "limit_by_sender": False,
+        "limit_by_ip": False,
+        "limited_networks": [],
+        "limits": [[min((n for _, n in plan.sending_limits), default=DEFAULT_DAILY_LIMIT), DAY]],  # none else logs in
+        "limits_by_id": {_safe(a): [[n, DAY]] for a, n in plan.sending_limits},
+        "success_action": "dunno",
+        "fail_action": "defer_if_permit 4.7.1 this mailbox reached its daily sending limit, retry later",
+        "db_error_action": "defer_if_permit 4.3.0 the sending limit could not be checked, retry later",
+        "report": False,
+        "debug": False,
+    }
+    return HEADER + json.dumps(config, indent=1) + "\n"
+
+
+def _escaped(hostname: str) -> str:
+    return _safe(hostname).replace(".", "\\.")
+
+
+def submission_header_checks() -> str:
+    """The first Received line of a submission names the sender's own machine: keep only `by ...` onwards."""
+    return HEADER + (
+        "/^Received: from [^[:space:]]+ \\([^)]*\\)([[:space:]]+by .* with ESMTPS?A .*)$/"
+        " REPLACE Received: from authenticated-user${1}\n"
+    )
+
+
+def inbound_header_checks(plan: MailHostPlan) -> str:
+    """Authentication-Results claiming to come from this host were forged before it: dropped."""
+    return HEADER + f"/^Authentication-Results:[[:space:]]*{_escaped(plan.hostname)}([[:space:];]|$)/ IGNORE\n"
 
 
 def nginx_conf(plan: MailHostPlan) -> str:
@@ -352,8 +476,16 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[st
             )
         ),
         "postfix/sender_logins": File(_map([(a, a) for a, _ in plan.mailboxes])),
+        # On port 25 nobody logs in: a sender address of this host's own arriving there is forged.
+        "postfix/own_senders": File(
+            _map([(a, f"REJECT 5.7.1 {a} sends from here only after login") for a, _ in plan.mailboxes])
+        ),
         "dovecot/dovecot.conf": File(dovecot_conf(plan)),
-        "opendkim/opendkim.conf": File(opendkim_conf()),
+        "postfix/submission_header_checks": File(submission_header_checks()),
+        "postfix/inbound_header_checks": File(inbound_header_checks(plan)),
+        "opendkim/opendkim.conf": File(opendkim_conf(plan)),
+        "opendmarc/opendmarc.conf": File(opendmarc_conf(plan)),
+        RATE_LIMIT_CONFIG: File(rate_limits(plan)),
         "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
         "nginx/nginx.conf": File(nginx_conf(plan)),
     }

@@ -68,7 +68,8 @@ class DnsRecord:
     content: str  # TXT content is quoted and split; see dns.txt
     ttl: int
     priority: int | None
-    purpose: str  # mail-host, mx, spf, dkim, dmarc, mta-sts, mta-sts-host, tls-rpt, null-mx
+    # mail-host, helo-spf, mx, spf, dkim, dmarc, dmarc-report-auth, mta-sts, mta-sts-host, tls-rpt, null-mx
+    purpose: str
     domain: str  # the mail domain the record serves (for a server's A record: its zone)
     needs: Reference | None = None  # the fact the content waits for; `content` holds its placeholder
 
@@ -122,6 +123,7 @@ class MailHostPlan:
     aliases: tuple[tuple[str, tuple[str, ...]], ...]  # source (address, or "@domain" for catch-all) -> targets
     dkim: tuple[tuple[str, str], ...]  # (domain, selector)
     mta_sts_policies: tuple[tuple[str, str], ...]  # (domain, policy text)
+    sending_limits: tuple[tuple[str, int], ...]  # (address, messages a day), enforced on the host
 
 
 @dataclass(frozen=True)

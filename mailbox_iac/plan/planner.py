@@ -18,6 +18,7 @@ from mailbox_iac.plan.model import (
     ServerIp,
     ServerPlan,
 )
+from mailbox_iac.spec import roles
 from mailbox_iac.spec.names import is_within
 from mailbox_iac.spec.resolve import Domain, Mailbox, Server, Tenant
 
@@ -79,6 +80,22 @@ def _domain_records(r: _Records, d: Domain, server: Server, facts: Facts) -> Non
         r.add(d.zone, f"_dmarc.{name}", "TXT", records.DMARC_REJECT, "null-mx", d.name)
 
 
+def _report_authorisations(r: _Records, domains: tuple[Domain, ...]) -> None:
+    """Each of the tenant's domains that receives another organisation's DMARC reports says it agrees to."""
+    zone_of = {d.name: d.zone for d in domains}
+    for d in domains:
+        destination = roles.report_destination(d.name, d.dmarc.rua)
+        if destination in zone_of:
+            name = f"{d.name}._report._dmarc.{destination}"
+            r.add(zone_of[destination], name, "TXT", roles.REPORT_AUTHORISATION, "dmarc-report-auth", d.name)
+
+
+def _helo(r: _Records, zone: str, server: Server, taken: set[str]) -> None:
+    """SPF for the HELO name (RFC 7208 §2.3), unless the name is a mail domain with its own SPF."""
+    if server.hostname not in taken:
+        r.add(zone, server.hostname, "TXT", records.SPF_HELO, "helo-spf", zone)
+
+
 def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
     aliases: list[tuple[str, tuple[str, ...]]] = []
     for d in domains:
@@ -93,6 +110,7 @@ def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
         aliases=tuple(aliases),
         dkim=tuple((d.name, d.dkim.selector) for d in domains),
         mta_sts_policies=tuple((d.name, records.mta_sts_policy(d.mta_sts, [server.hostname])) for d in domains),
+        sending_limits=tuple((m.address, m.daily_limit) for d in domains for m in d.mailboxes),
     )
 
 
@@ -120,11 +138,14 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
     facts = facts or Facts()
     r = _Records(tenant.ttl)
     zones = sorted({d.zone for d in tenant.domains}, key=len, reverse=True)
+    with_spf = {d.name for d in tenant.domains} | {n for d in tenant.domains for n in d.no_mail}
     for server in tenant.servers.values():
         zone = next(z for z in zones if is_within(server.hostname, z))
         r.ip(zone, server.hostname, server, facts, "mail-host", zone)
+        _helo(r, zone, server, with_spf)
     for d in tenant.domains:
         _domain_records(r, d, tenant.servers[d.server], facts)
+    _report_authorisations(r, tenant.domains)
 
     return DesiredState(
         tenant=tenant.tenant,

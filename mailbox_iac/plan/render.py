@@ -22,6 +22,10 @@ def as_text(state: DesiredState) -> str:
     for r in state.dns_records:
         prio = f" {r.priority}" if r.priority is not None else ""
         out.append(f"  {r.type:<4} {r.name:<44} {r.ttl:>5}{prio} {r.content}")
+    out += ["", f"mail hosts ({len(state.mailhosts)}):"]
+    for h in state.mailhosts:
+        out.append(f"  {h.server:<12} {h.hostname:<32} {len(h.domains)} domain(s), {len(h.mailboxes)} mailbox(es)")
+        out += [f"    forward {source:<36} -> {', '.join(targets)}" for source, targets in h.aliases]
     out += ["", f"mailboxes ({len(state.mailboxes)}):"]
     for m in state.mailboxes:
         out.append(

@@ -39,6 +39,7 @@ PRIVATE_DIRS = (
     "var/lib/nginx",
     "var/lib/fail2ban",
     "var/lib/letsencrypt",
+    "var/lib/policyd-rate-limit",
     "var/mail",
     "var/log",
     "root/.ssh",

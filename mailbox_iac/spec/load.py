@@ -44,6 +44,11 @@ class LoadedSpec:
     spec: model.TenantSpec
     tenant: Tenant
 
+    @property
+    def warnings(self) -> list[SpecError]:
+        """Valid, but receivers will not do what the spec seems to want: said, never refused."""
+        return [self.doc.error(loc, message) for loc, message in self.tenant.warnings]
+
 
 def _message(err: dict[str, object]) -> str:
     kind, msg = err["type"], str(err["msg"])

@@ -189,5 +189,11 @@ class TenantSpec(Strict):
         str, AfterValidator(lambda v: names.check_identifier(v, "tenant id")), _pattern(names.IDENTIFIER_PATTERN)
     ]
     defaults: Defaults = Defaults()
+    postmaster: Address | None = Field(
+        None,
+        description="receives postmaster@ and abuse@ of every domain, and the DMARC/TLS-RPT report addresses that "
+        "lie in the tenant's domains (unless the spec makes them mailboxes or forwards): one of the tenant's "
+        "mailboxes or forwards, or an outside address; default: the first mailbox in the file",
+    )
     servers: dict[ServerName, Server]
     domains: list[Domain]

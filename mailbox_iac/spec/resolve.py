@@ -5,14 +5,14 @@ Pure: a `TenantSpec` in, a `Tenant` and a list of `(Loc, message)` problems out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 from mailbox_iac.dns.spf import MAX_LOOKUPS, lookup_count
 from mailbox_iac.servers import registry
-from mailbox_iac.spec import names
+from mailbox_iac.spec import names, roles
 from mailbox_iac.spec.errors import Loc
 from mailbox_iac.spec.model import (
     DEFAULT_BACKEND,
@@ -32,6 +32,7 @@ from mailbox_iac.spec.model import (
 from mailbox_iac.spec.model import Domain as SpecDomain
 
 Problem = tuple[Loc, str]
+DEFAULT_RUA: Loc = ("defaults", "domain", "dmarc", "rua")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -78,7 +79,9 @@ class Tenant:
     tenant: str
     ttl: int
     servers: dict[str, Server]
-    domains: tuple[Domain, ...]
+    domains: tuple[Domain, ...]  # forwards include the role and report addresses (spec/roles.py)
+    postmaster: str  # receives postmaster@, abuse@ and the report addresses of every domain
+    warnings: tuple[Problem, ...] = ()  # valid, but receivers will not do what the spec seems to want
 
 
 def merged(default: M | None, override: M | None, fallback: M) -> M:
@@ -237,4 +240,43 @@ def resolve(spec: TenantSpec) -> tuple[Tenant, list[Problem]]:
             )
         seen_domains[d.name] = i
         domains.append(_domain(spec, i, servers, problems))
-    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains)), problems
+    postmaster = _postmaster(spec, domains, problems)
+    forwards = roles.role_forwards(domains, postmaster) if postmaster else {}
+    domains = [replace(d, forwards={**d.forwards, **forwards.get(d.name, {})}) for d in domains]
+    warnings = _warnings(spec, domains, postmaster)
+    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains), postmaster, warnings), problems
+
+
+def _postmaster(spec: TenantSpec, domains: list[Domain], problems: list[Problem]) -> str:
+    """The spec's `postmaster`, or the first mailbox; one of the tenant's own addresses must be delivered."""
+    mailboxes = [m.address for d in domains for m in d.mailboxes]
+    if spec.postmaster is None:
+        return mailboxes[0] if mailboxes else ""
+    local, _, domain = spec.postmaster.rpartition("@")
+    owned = next((d for d in domains if d.name == domain), None)
+    if owned is not None and spec.postmaster not in mailboxes and local not in owned.forwards:
+        problems.append(
+            (("postmaster",), f"{spec.postmaster} is in the tenant's domain {domain} but no mailbox or forward of it")
+        )
+    return spec.postmaster
+
+
+def _warnings(spec: TenantSpec, domains: list[Domain], postmaster: str) -> tuple[Problem, ...]:
+    ours = {d.name for d in domains}
+    warnings: list[Problem] = []
+    if domains and not postmaster:
+        warnings.append(
+            (("postmaster",), "postmaster@ and abuse@ of every domain bounce: no mailbox receives them; set postmaster")
+        )
+    for i, d in enumerate(domains):
+        destination = roles.report_destination(d.name, d.dmarc.rua)
+        if destination and destination not in ours:
+            own = spec.domains[i].dmarc
+            warnings.append(
+                (
+                    ("domains", i, "dmarc", "rua") if own and "rua" in own.model_fields_set else DEFAULT_RUA,
+                    f"receivers will send {d.name}'s DMARC reports to {d.dmarc.rua} only if {destination} publishes "
+                    f'{d.name}._report._dmarc.{destination} TXT "{roles.REPORT_AUTHORISATION}" (RFC 7489 §7.1)',
+                )
+            )
+    return tuple(warnings)

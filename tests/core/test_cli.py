@@ -67,7 +67,7 @@ def test_validate_json_format(tmp_path: Path) -> None:
         "line": 5,
         "column": 1,
         "field": "owner",
-        "message": "unknown field (allowed: version, tenant, defaults, servers, domains)",
+        "message": "unknown field (allowed: version, tenant, defaults, postmaster, servers, domains)",
     }
 
 
@@ -78,7 +78,7 @@ def test_plan_json_globex() -> None:
     records = state["dns_records"]
     assert {"zone", "name", "type", "content", "ttl", "priority"} <= set(records[0])
     spf = Counter(r["name"] for r in records if r["type"] == "TXT" and txt.canonical(r["content"]).startswith("v=spf1"))
-    assert len(spf) == 11 and set(spf.values()) == {1}
+    assert len(spf) == 13 and set(spf.values()) == {1}  # 10 domains, www, the 2 HELO names
     assert all(len(s.encode()) <= 255 for r in records if r["type"] == "TXT" for s in txt.strings(r["content"]))
     assert not [r for r in records if r["name"].endswith(".")]
     assert {"address", "smtp_host", "smtp_port", "imap_host", "imap_port", "daily_limit"} <= set(state["mailboxes"][0])

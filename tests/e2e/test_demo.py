@@ -102,9 +102,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:
     steps = demo.first_steps
-    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 18 DNS records, mail host, certificate,
+    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 19 DNS records, mail host, certificate,
     # 3 x (password, mailbox, readiness)
-    assert len([s for s in steps if s[0] == "create"]) == 36
+    assert len([s for s in steps if s[0] == "create"]) == 37
     assert demo.up() == []
     demo.stack.preview(expect_no_changes=True, color="never")
     mailboxes = demo.stack.outputs()["mailboxes"].value

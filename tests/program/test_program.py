@@ -43,7 +43,7 @@ def test_acme_graph_counts(acme: Recorder) -> None:
         "Instance": 1,
         "ReverseDns": 1,
         "DkimKey": 2,
-        "DnsRecord": 21,
+        "DnsRecord": 22,
         "MailHost": 1,
         "Certificate": 1,
         "Password": 5,
@@ -61,7 +61,8 @@ def test_globex_graph_counts() -> None:
         50,
         10,
     )
-    assert counts["DnsRecord"] == 2 + 10 * 7 + 3  # 2 mail-host A, 7 per domain, null MX trio for www
+    # 2 mail-host A and HELO SPF, 7 per domain, null MX trio for www, 9 domains' DMARC report authorisations
+    assert counts["DnsRecord"] == 2 * 2 + 10 * 7 + 3 + 9
 
 
 def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
@@ -177,7 +178,7 @@ def test_a_spec_of_another_tenant_is_refused() -> None:
 
 def test_mass_change_flag_reaches_the_budget(acme: Recorder) -> None:
     budget = acme.named("change-budget").inputs
-    assert budget["allow_mass_changes"] is False and len(budget["dns_records"]) == 21 and len(budget["mailboxes"]) == 5
+    assert budget["allow_mass_changes"] is False and len(budget["dns_records"]) == 22 and len(budget["mailboxes"]) == 5
     assert run("acme", {**ACME, "allowMassChanges": True}).named("change-budget").inputs["allow_mass_changes"] is True
 
 

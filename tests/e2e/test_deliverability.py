@@ -1,0 +1,202 @@
+"""What receivers' rules ask of the demo tenant, judged on the sandbox by tools written by others: checkdmarc
+(SPF and DMARC records), pyspf (the HELO name and MAIL FROM), dkimpy (the signature and what it covers),
+opendkim-testkey (the published key against the host's private key), and the host's own answers: role and
+report addresses accepted, the sender's machine kept out of the headers, the daily cap answered 4xx,
+forged own-domain senders and DMARC p=reject failures refused, Authentication-Results on what arrives."""
+
+from __future__ import annotations
+
+import email
+import smtplib
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import checkdmarc
+import dkim
+import dns.resolver
+import pytest
+import spf
+
+from mailbox_iac.checks.login import Imaps, Submission
+from tests.e2e.test_demo import Demo, demo_project
+from tests.e2e.test_tls import Host
+
+DOMAINS = ("demo-a.example", "demo-b.example")
+HOSTNAME = "mail.demo-a.example"
+ROLES = ("postmaster", "abuse", "dmarc", "tlsrpt")
+
+
+class Sender:
+    """The demo's mailboxes, as a mail client would use them."""
+
+    def __init__(self, demo: Demo, host: Host) -> None:
+        self.demo, self.host = demo, host
+        self.passwords: dict[str, str] = demo.stack.outputs()["mailbox_passwords"].value
+
+    def submission(self, login: str) -> smtplib.SMTP:
+        """Logged in over 587, from a laptop whose name and address must not travel with its mail."""
+        smtp = Submission(self.host.ip, HOSTNAME)
+        smtp.local_hostname = "leaky-laptop.client.invalid"
+        smtp.starttls(context=self.host.trust())
+        smtp.login(login, self.passwords[login])
+        return smtp
+
+    def inbox(self, address: str, subject: str) -> bytes:
+        """The raw message with this subject in the mailbox, waiting for its delivery."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            im = Imaps(self.host.ip, HOSTNAME, self.host.trust())
+            try:
+                im.login(address, self.passwords[address])
+                im.select("INBOX")
+                _, found = im.search(None, "SUBJECT", f'"{subject}"')
+                if found[0]:
+                    return bytes(im.fetch(found[0].split()[-1], "(RFC822)")[1][0][1])  # type: ignore[index]
+            finally:
+                im.logout()
+            time.sleep(0.3)
+        raise AssertionError(f"no message {subject!r} reached {address}")
+
+
+def outside(host: Host, helo: str) -> smtplib.SMTP:
+    """Port 25 as another mail server reaches it, greeted."""
+    smtp = smtplib.SMTP(host.ip, 25, local_hostname=helo, timeout=20)
+    smtp.ehlo()
+    return smtp
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with demo_project(tmp_path_factory.mktemp("deliverability")) as d:
+        d.up()
+        yield d
+
+
+@pytest.fixture(scope="module")
+def host(demo: Demo) -> Host:
+    return Host(demo)
+
+
+@pytest.fixture(scope="module")
+def sender(demo: Demo, host: Host) -> Sender:
+    return Sender(demo, host)
+
+
+@pytest.fixture(scope="module")
+def resolver(demo: Demo) -> Iterator[dns.resolver.Resolver]:
+    """The sandbox's DNS as every judge sees it (pyspf asks dnspython's default resolver)."""
+    ip, port = demo.info["dns_bridge"].split(":")
+    r = dns.resolver.Resolver(configure=False)
+    r.nameservers, r.port = [ip], int(port)
+    saved, dns.resolver.default_resolver = dns.resolver.default_resolver, r
+    yield r
+    dns.resolver.default_resolver = saved
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_checkdmarc_finds_spf_and_dmarc_valid(resolver: dns.resolver.Resolver, domain: str) -> None:
+    found: Any = checkdmarc.check_domains([domain], nameservers=resolver.nameservers)
+    assert found["spf"]["valid"], found["spf"]
+    assert found["dmarc"]["valid"], found["dmarc"]
+    assert found["dmarc"]["record"].startswith("v=DMARC1; p=quarantine")
+    assert not found["dmarc"].get("warnings"), found["dmarc"]["warnings"]  # report addresses accept reports
+
+
+def test_pyspf_passes_the_helo_name_and_the_mail_from(resolver: dns.resolver.Resolver, host: Host) -> None:
+    assert spf.check2(i=host.ip, s=f"postmaster@{HOSTNAME}", h=HOSTNAME)[0] == "pass"  # the HELO identity
+    for domain in DOMAINS:
+        assert spf.check2(i=host.ip, s=f"ada@{domain}", h=HOSTNAME)[0] == "pass"
+    assert spf.check2(i="198.51.100.77", s=f"x@{HOSTNAME}", h=HOSTNAME)[0] == "fail"  # `-all` at the HELO name
+
+
+def test_opendkim_testkey_matches_the_published_keys(host: Host) -> None:
+    for domain, selector in (("demo-a.example", "demo1"), ("demo-b.example", "mail")):
+        key = f"/etc/mailbox-iac/current/opendkim/keys/{domain}/{selector}.private"
+        checked = host.inside(f"opendkim-testkey -d {domain} -s {selector} -k {key} -vvv")
+        assert checked.returncode == 0 and "key not secure" in checked.stderr, checked.stderr  # matches; no DNSSEC
+    other = "/etc/mailbox-iac/current/opendkim/keys/demo-b.example/mail.private"
+    mismatch = host.inside(f"opendkim-testkey -d demo-a.example -s demo1 -k {other}")
+    assert mismatch.returncode != 0 and "keys do not match" in mismatch.stdout, mismatch.stdout
+
+
+def test_role_and_report_addresses_are_accepted_on_every_domain(sender: Sender, host: Host) -> None:
+    with outside(host, "mx.receiver.example") as smtp:
+        smtp.mail("reports@receiver.example")
+        for domain in DOMAINS:
+            for local in ROLES:
+                code, reply = smtp.rcpt(f"{local}@{domain}")
+                assert code == 250, (local, domain, reply)
+        code, _ = smtp.rcpt("nobody-here@demo-a.example")
+        assert code == 550  # an unknown address still bounces: no catch-all took the roles' place
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "reports@receiver.example", "abuse@demo-b.example", "abuse-1"
+    message.set_content("a complaint")
+    with outside(host, "mx.receiver.example") as smtp:
+        smtp.send_message(message)
+    raw = sender.inbox("ada@demo-a.example", "abuse-1")  # the postmaster: the first mailbox of the spec
+    results = email.message_from_bytes(raw).get_all("Authentication-Results") or []
+    ours = [r for r in results if r.startswith(f"{HOSTNAME};")]
+    assert any(" dmarc=" in r for r in ours) and any(" spf=" in r for r in ours), results
+
+
+def test_a_submission_is_signed_over_what_receivers_need_and_names_no_client(
+    sender: Sender, resolver: dns.resolver.Resolver
+) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "ada@demo-a.example", "grace@demo-a.example", "hygiene-1"
+    message["List-Unsubscribe"] = "<mailto:unsubscribe@demo-a.example?subject=stop>, <https://demo-a.example/u/1>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content("one click away")
+    with sender.submission("ada@demo-a.example") as smtp:
+        smtp.send_message(message)
+    raw = sender.inbox("grace@demo-a.example", "hygiene-1")
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"leaky-laptop" not in headers and b"198.51.100.1]" not in headers and b"[198.51.100.1" not in headers
+    assert b"Received: from authenticated-user" in headers
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        answer = resolver.resolve(name.decode().rstrip("."), "TXT")
+        return b"".join(answer[0].strings)
+
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+    signature = email.message_from_bytes(raw)["DKIM-Signature"]
+    tags = dict(tag.split("=", 1) for tag in "".join(signature.split()).split(";") if "=" in tag)
+    signed = tags["h"].lower().split(":")
+    for header in ("from", "to", "subject", "date", "message-id", "mime-version", "content-type"):
+        assert header in signed, signed
+    for header in ("list-unsubscribe", "list-unsubscribe-post", "from"):
+        assert signed.count(header) == 2, signed  # signed and over-signed: none can be added after signing
+
+
+def test_sending_past_the_daily_limit_is_answered_4xx(sender: Sender) -> None:
+    limit = 20  # linus@demo-b.example in specs/demo.yaml
+    with sender.submission("linus@demo-b.example") as smtp:
+        for n in range(limit):
+            smtp.mail("linus@demo-b.example")
+            code, reply = smtp.rcpt("grace@demo-a.example")
+            assert code == 250, (n, reply)
+            smtp.rset()
+        smtp.mail("linus@demo-b.example")
+        code, reply = smtp.rcpt("grace@demo-a.example")
+    assert code == 450 and b"4.7.1" in reply and b"daily sending limit" in reply
+    with sender.submission("ada@demo-a.example") as smtp:  # another mailbox counts on its own
+        smtp.mail("ada@demo-a.example")
+        assert smtp.rcpt("grace@demo-a.example")[0] == 250
+
+
+def test_mail_from_outside_claiming_an_own_sender_is_refused(host: Host) -> None:
+    with outside(host, "forger.example") as smtp:
+        smtp.mail("ada@demo-a.example")
+        code, reply = smtp.rcpt("grace@demo-a.example")
+    assert code == 554 and b"5.7.1" in reply and b"only after login" in reply, reply
+
+
+def test_dmarc_reject_is_honoured_on_arrival(host: Host) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "ceo@www.demo-a.example", "grace@demo-a.example", "forged"
+    message.set_content("www.demo-a.example sends no mail: its DMARC policy says reject")
+    with outside(host, "forger.example") as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
+        smtp.send_message(message, from_addr="bounces@forger.example")
+    assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
