@@ -230,6 +230,7 @@ def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dic
     """Each mailbox: its password, its account on the host, and the readiness gate after all it needs."""
     passwords: dict[str, Password] = {}
     ready: dict[str, pulumi.Output[bool]] = {}
+    ipv6 = {host.server: host.ipv6 for host in state.mailhosts}
     for m in state.mailboxes:
         password = passwords[m.address] = Password(
             f"password-{m.address}",
@@ -255,6 +256,7 @@ def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dic
             zone=domain_records[0].zone,
             ip=ip,
             hostname=m.smtp_host,
+            ipv6=ipv6[m.server],
             password=password.password,
             records=pulumi.Output.all(*[pulumi.Output.all(**record_row(r, h.content(r))) for r in domain_records]),
             opts=pulumi.ResourceOptions(

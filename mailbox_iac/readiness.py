@@ -45,7 +45,8 @@ class ReadinessProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = ("address", "ip", "hostname", "password", "records", "zone")
-        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in keys))
+        ipv6_changed = bool(olds.get("ipv6")) != bool(news.get("ipv6"))  # absent in older states: off
+        return DiffResult(changes=ipv6_changed or any(olds.get(k) != news.get(k) for k in keys))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_, props)  # readiness is checked when things change, drift detection re-checks DNS
@@ -62,6 +63,7 @@ class Readiness(Resource, module="readiness", name="Readiness"):
         zone: str,
         ip: pulumi.Input[str],
         hostname: str,
+        ipv6: bool,
         password: pulumi.Input[str],
         records: pulumi.Input[list[dict[str, Any]]],
         opts: pulumi.ResourceOptions | None = None,
@@ -71,6 +73,7 @@ class Readiness(Resource, module="readiness", name="Readiness"):
             "zone": zone,
             "ip": ip,
             "hostname": hostname,
+            "ipv6": ipv6,
             "password": password,
             "records": records,
             "ready": None,

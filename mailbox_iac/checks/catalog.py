@@ -7,6 +7,7 @@ from mailbox_iac.checks.result import Check, Stage
 
 ALL: tuple[Check, ...] = (
     dns.RECORD,
+    dns.NO_AAAA,
     ptr.PTR,
     login.IMAP,
     login.SMTP,

@@ -19,6 +19,14 @@ RECORD = Check(
 )
 
 
+NO_AAAA = Check(
+    "dns.no-aaaa",
+    Severity.error,
+    frozenset({Stage.gate, Stage.verify, Stage.health}),
+    "a mail host kept on IPv4 has no AAAA: receivers would try IPv6, which its PTR and SPF do not cover",
+)
+
+
 def record_row(r: DnsRecord, content: Any = None) -> dict[str, Any]:
     """The one shape of a record a check compares (`content` may be a Pulumi output inside the program)."""
     return {
@@ -64,6 +72,14 @@ def expected(record: dict[str, Any]) -> str:
     """The value a resolver should return for a record row."""
     text = f"{record['priority']} {record['content']}" if record["type"] == "MX" else str(record["content"])
     return norm(record["type"], text)
+
+
+def no_aaaa(hostname: str, resolver: dns.resolver.Resolver) -> Result:
+    try:
+        found = answer(resolver, hostname, "AAAA")
+    except dns.exception.DNSException as exc:
+        return NO_AAAA.result(hostname, False, f"no answer: {type(exc).__name__}")
+    return NO_AAAA.result(hostname, not found, f"AAAA {', '.join(sorted(found))} published" if found else "")
 
 
 def records(rows: list[dict[str, Any]], resolver: dns.resolver.Resolver) -> list[Result]:

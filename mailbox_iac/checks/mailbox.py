@@ -24,6 +24,7 @@ def gate(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContex
     return [
         *dns.records(props["records"], res),
         ptr.ptr(props["ip"], props["hostname"], res),
+        *([] if props.get("ipv6") else [dns.no_aaaa(props["hostname"], res)]),
         *login.logins(props["ip"], props["hostname"], props["address"], props["password"], tls),
     ]
 
@@ -34,6 +35,7 @@ def verify(
     """Every check of `verify` for every mailbox of a planned (facts filled in) tenant: the gate set, then
     its host's certificate and its domain's served MTA-STS policy (each asked once, reported per mailbox)."""
     ips = {s.name: s.ip or "" for s in state.servers}
+    ipv6 = {host.server: host.ipv6 for host in state.mailhosts}
     trust = login.trusted_tls(tls_roots)
     policies = {d: text for host in state.mailhosts for d, text in host.mta_sts_policies}
     certs: dict[str, list[Result]] = {}
@@ -57,6 +59,7 @@ def verify(
             "records": [dns.record_row(r) for r in rows],
             "ip": ip,
             "hostname": m.smtp_host,
+            "ipv6": ipv6[m.server],
             "address": m.address,
             "password": passwords[m.address],
         }

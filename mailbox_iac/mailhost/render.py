@@ -113,9 +113,9 @@ def main_cf(plan: MailHostPlan) -> str:
 myhostname = {_safe(plan.hostname)}
 myorigin = $myhostname
 mydestination = localhost
-mynetworks = 127.0.0.0/8 [::1]/128
+mynetworks = 127.0.0.0/8{" [::1]/128" if plan.ipv6 else ""}
 inet_interfaces = all
-inet_protocols = all
+inet_protocols = {"all" if plan.ipv6 else "ipv4"}
 smtpd_banner = $myhostname ESMTP
 local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated
 biff = no
@@ -227,7 +227,7 @@ def dovecot_conf(plan: MailHostPlan) -> str:
     return (
         HEADER
         + f"""protocols = imap lmtp
-listen = *, ::
+listen = {"*, ::" if plan.ipv6 else "*"}
 log_path = {LOG_DIR}/dovecot.log
 ssl = required
 ssl_cert = <{TLS_CERT}
@@ -406,9 +406,13 @@ def inbound_header_checks(plan: MailHostPlan) -> str:
 
 def nginx_conf(plan: MailHostPlan) -> str:
     """Port 80 answers ACME HTTP-01 challenges only; 443 serves each MTA-STS policy under its own name."""
+
+    def listen(port: str) -> str:  # IPv6 too only when the server has it
+        return f"listen {port};" + (f"\n        listen [::]:{port};" if plan.ipv6 else "")
+
     policies = "".join(
         f"""    server {{
-        listen 443 ssl;
+        {listen("443 ssl")}
         server_name mta-sts.{_safe(domain)};
         location = /.well-known/mta-sts.txt {{
             alias {CURRENT}/mta-sts/{_safe(domain)}.txt;
@@ -438,7 +442,7 @@ http {{
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_prefer_server_ciphers on;
     server {{
-        listen 80 default_server;
+        {listen("80 default_server")}
         server_name _;
         location /.well-known/acme-challenge/ {{
             root {ACME_WEBROOT};
@@ -448,7 +452,7 @@ http {{
         }}
     }}
     server {{
-        listen 443 ssl default_server;
+        {listen("443 ssl default_server")}
         server_name _;
         return 404;
     }}

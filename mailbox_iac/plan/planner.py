@@ -87,7 +87,8 @@ def _report_authorisations(r: _Records, domains: tuple[Domain, ...]) -> None:
         destination = roles.report_destination(d.name, d.dmarc.rua)
         if destination in zone_of:
             name = f"{d.name}._report._dmarc.{destination}"
-            r.add(zone_of[destination], name, "TXT", roles.REPORT_AUTHORISATION, "dmarc-report-auth", d.name)
+            # checked with the destination's records: its zone's servers answer for it
+            r.add(zone_of[destination], name, "TXT", roles.REPORT_AUTHORISATION, "dmarc-report-auth", destination)
 
 
 def _helo(r: _Records, zone: str, server: Server, taken: set[str]) -> None:
@@ -111,6 +112,7 @@ def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
         dkim=tuple((d.name, d.dkim.selector) for d in domains),
         mta_sts_policies=tuple((d.name, records.mta_sts_policy(d.mta_sts, [server.hostname])) for d in domains),
         sending_limits=tuple((m.address, m.daily_limit) for d in domains for m in d.mailboxes),
+        ipv6=server.ipv6,
     )
 
 

@@ -41,6 +41,14 @@ class Hostwinds:
             out.append(("image", "required (here or in defaults.server.image): a Hostwinds template id"))
         if settings.get("billing_cycle") not in BILLING_CYCLES:
             out.append(("billing_cycle", f"Hostwinds bills {', '.join(BILLING_CYCLES)}"))
+        if settings.get("ipv6"):
+            out.append(
+                (
+                    "ipv6",
+                    "Hostwinds documents reverse DNS (set_rdns) for IPv4 only, and mail sent over IPv6 without a PTR "
+                    "is rejected by receivers such as Gmail: leave ipv6 off (the host then sends over IPv4 only)",
+                )
+            )
         return out
 
     def declare_access(

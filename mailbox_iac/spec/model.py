@@ -168,6 +168,12 @@ class ServerSettings(Strict):
     )
     billing_cycle: BillingCycle | None = Field(None, json_schema_extra=_effective(DEFAULT_BILLING_CYCLE))
     ssh_keys: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]] | None = None
+    ipv6: bool | None = Field(
+        None,
+        description="mail over IPv6 too (AAAA, IPv6 PTR, ip6: in SPF), where the backend can set an IPv6 PTR; "
+        "default off: the host sends and listens on IPv4 only, and readiness checks the mail hostname has no AAAA",
+        json_schema_extra=_effective(False),
+    )
 
 
 class Server(ServerSettings):

@@ -46,6 +46,7 @@ class Server:
     image: str
     billing_cycle: str
     ssh_keys: tuple[str, ...]
+    ipv6: bool
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def _servers(spec: TenantSpec, problems: list[Problem]) -> dict[str, Server]:
             image=values["image"] or "",
             billing_cycle=values["billing_cycle"],
             ssh_keys=tuple(values["ssh_keys"] or ()),
+            ipv6=bool(values["ipv6"]),
         )
     return out
 

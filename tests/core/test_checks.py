@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailbox_iac.checks import catalog, mailbox, mta_sts, tls
+from mailbox_iac.checks import catalog, dns, mailbox, mta_sts, tls
 from mailbox_iac.checks.login import trusted_tls
 from mailbox_iac.checks.result import Severity, Stage
+from mailbox_iac.sandbox.dnsserver import DnsServer
 
 HOST = "mail.t.example"
 POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mail.t.example\r\nmax_age: 604800\r\n"
@@ -144,5 +145,19 @@ def test_the_mta_sts_policy_as_planned_changed_or_missing(serve) -> None:
 def test_the_catalog() -> None:
     ids = [c.id for c in catalog.ALL]
     assert len(ids) == len(set(ids)) and all(c.stages for c in catalog.ALL)
-    assert {c.id for c in catalog.at(Stage.gate)} == {"dns.record", "ptr.hostname", "login.imap", "login.smtp"}
+    gate = {"dns.record", "dns.no-aaaa", "ptr.hostname", "login.imap", "login.smtp"}
+    assert {c.id for c in catalog.at(Stage.gate)} == gate
     assert tls.EXPIRY in catalog.ALL and tls.EXPIRY.severity is Severity.warning
+
+
+def test_no_aaaa_holds_until_one_is_published() -> None:
+    published: dict[tuple[str, str], list[tuple[str, int]]] = {("mail.t.example", "A"): [("192.0.2.7", 60)]}
+    server = DnsServer(lambda name, rtype: (0, published.get((name, rtype), [])))
+    try:
+        res = dns.resolver_for("t.example", server.address)
+        assert dns.no_aaaa("mail.t.example", res).ok
+        published[("mail.t.example", "AAAA")] = [("2001:db8::7", 60)]
+        found = dns.no_aaaa("mail.t.example", res)
+        assert not found.ok and "2001:db8::7" in found.detail and found.check is dns.NO_AAAA
+    finally:
+        server.close()
