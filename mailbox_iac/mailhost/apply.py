@@ -232,8 +232,10 @@ def wait_for_activation(conn: Connection, release: str, timeout: float = 120.0) 
 
 def live_digests(conn: Connection) -> dict[str, str]:
     """{path relative to the release: sha256} of what the live links point at; missing links are absent.
-    A file edited by hand on the server shows up here as a different digest (drift)."""
-    return facts.digests_of(CURRENT).read(conn) | facts.LINK_TARGETS.read(conn)
+    A file edited by hand on the server shows up here as a different digest (drift). Only the links of
+    files the live release has are read: a release made by an older version lacks the newer ones."""
+    release = facts.digests_of(CURRENT).read(conn)
+    return release | {rel: v for rel, v in facts.LINK_TARGETS.read(conn).items() if rel in release}
 
 
 def converge(

@@ -1,8 +1,9 @@
-"""What receivers' rules ask of the demo tenant, judged on the sandbox by tools written by others: checkdmarc
-(SPF and DMARC records), pyspf (the HELO name and MAIL FROM), dkimpy (the signature and what it covers),
-opendkim-testkey (the published key against the host's private key), and the host's own answers: role and
-report addresses accepted, the sender's machine kept out of the headers, the daily cap answered 4xx,
-forged own-domain senders and DMARC p=reject failures refused, Authentication-Results on what arrives."""
+"""What receivers' rules ask of the demo and globex tenants (one sandbox, three hosts), judged by tools
+written by others: checkdmarc (SPF and DMARC records, report authorisations), pyspf (the HELO name and MAIL
+FROM), dkimpy (the signature and what it covers), opendkim-testkey (the published key against the host's
+private key), and the hosts' own answers: role and report addresses accepted, also across hosts, the
+sender's machine kept out of the headers, the daily cap answered 4xx, forged own-domain senders and DMARC
+p=reject failures refused, Authentication-Results on what arrives."""
 
 from __future__ import annotations
 
@@ -13,31 +14,37 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
+import authheaders
 import checkdmarc
 import dkim
 import dns.resolver
 import pytest
 import spf
+import yaml
 
 from mailbox_iac.checks.login import Imaps, Submission
-from tests.e2e.test_demo import Demo, demo_project
+from mailbox_iac.sandbox import run
+from tests.conftest import REPO
+from tests.e2e.test_demo import ZONES, Demo
 from tests.e2e.test_tls import Host
 
+GLOBEX_STACK = yaml.safe_load((REPO / "stacks" / "Pulumi.globex.yaml").read_text())
+GLOBEX_ZONES: list[str] = GLOBEX_STACK["config"]["mailbox-iac:allowedZones"]
 DOMAINS = ("demo-a.example", "demo-b.example")
 HOSTNAME = "mail.demo-a.example"
 ROLES = ("postmaster", "abuse", "dmarc", "tlsrpt")
 
 
 class Sender:
-    """The demo's mailboxes, as a mail client would use them."""
+    """A tenant's mailboxes on one host, as a mail client would use them."""
 
-    def __init__(self, demo: Demo, host: Host) -> None:
-        self.demo, self.host = demo, host
-        self.passwords: dict[str, str] = demo.stack.outputs()["mailbox_passwords"].value
+    def __init__(self, tenant: Demo, host: Host) -> None:
+        self.host = host
+        self.passwords: dict[str, str] = tenant.stack.outputs()["mailbox_passwords"].value
 
     def submission(self, login: str) -> smtplib.SMTP:
         """Logged in over 587, from a laptop whose name and address must not travel with its mail."""
-        smtp = Submission(self.host.ip, HOSTNAME)
+        smtp = Submission(self.host.ip, self.host.hostname)
         smtp.local_hostname = "leaky-laptop.client.invalid"
         smtp.starttls(context=self.host.trust())
         smtp.login(login, self.passwords[login])
@@ -47,7 +54,7 @@ class Sender:
         """The raw message with this subject in the mailbox, waiting for its delivery."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            im = Imaps(self.host.ip, HOSTNAME, self.host.trust())
+            im = Imaps(self.host.ip, self.host.hostname, self.host.trust())
             try:
                 im.login(address, self.passwords[address])
                 im.select("INBOX")
@@ -68,10 +75,28 @@ def outside(host: Host, helo: str) -> smtplib.SMTP:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    with demo_project(tmp_path_factory.mktemp("deliverability")) as d:
-        d.up()
-        yield d
+def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Demo]]:
+    """demo and globex converged in one sandbox."""
+    root = tmp_path_factory.mktemp("deliverability")
+    for path in ("Pulumi.yaml", "specs/demo.yaml", "specs/globex.yaml", "stacks/Pulumi.demo.yaml"):
+        (root / path).parent.mkdir(exist_ok=True)
+        (root / path).write_text((REPO / path).read_text())
+    fast = {"mailbox-iac:protectServers": "false", "mailbox-iac:hostwindsPollSeconds": "0.5"}
+    globex = {**GLOBEX_STACK, "config": {**GLOBEX_STACK["config"], **fast}}
+    (root / "stacks" / "Pulumi.globex.yaml").write_text(yaml.safe_dump(globex))
+    info = run.up(root, ZONES + GLOBEX_ZONES, build_seconds=0.5)
+    try:
+        found = {t: Demo(root, info, t) for t in ("demo", "globex")}
+        for tenant in found.values():
+            tenant.up()
+        yield found
+    finally:
+        run.down(root)
+
+
+@pytest.fixture(scope="module")
+def demo(tenants: dict[str, Demo]) -> Demo:
+    return tenants["demo"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +107,12 @@ def host(demo: Demo) -> Host:
 @pytest.fixture(scope="module")
 def sender(demo: Demo, host: Host) -> Sender:
     return Sender(demo, host)
+
+
+@pytest.fixture(scope="module")
+def globex(tenants: dict[str, Demo]) -> dict[str, Sender]:
+    """globex's two hosts, by server name."""
+    return {name: Sender(tenants["globex"], Host(tenants["globex"], f"mbx-globex-{name}")) for name in ("mx1", "mx2")}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +192,17 @@ def test_a_submission_is_signed_over_what_receivers_need_and_names_no_client(
         return b"".join(answer[0].strings)
 
     assert dkim.verify(raw, dnsfunc=dnsfunc)
+    verdict = authheaders.authenticate_message(
+        raw,
+        "judge.example",
+        spf=True,
+        ip=sender.host.ip,
+        mail_from="ada@demo-a.example",
+        helo=HOSTNAME,
+        dnsfunc=dnsfunc,
+    )
+    for result in ("spf=pass", "dkim=pass", "dmarc=pass"):  # aligned with the header From, as a receiver sees it
+        assert result in verdict, verdict
     signature = email.message_from_bytes(raw)["DKIM-Signature"]
     tags = dict(tag.split("=", 1) for tag in "".join(signature.split()).split(";") if "=" in tag)
     signed = tags["h"].lower().split(":")
@@ -200,3 +242,30 @@ def test_dmarc_reject_is_honoured_on_arrival(host: Host) -> None:
     with outside(host, "forger.example") as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
         smtp.send_message(message, from_addr="bounces@forger.example")
     assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+
+
+@pytest.mark.parametrize("domain", GLOBEX_ZONES)
+def test_reports_sent_to_a_sibling_domain_are_authorised_for_checkdmarc(
+    globex: dict[str, Sender], resolver: dns.resolver.Resolver, domain: str
+) -> None:
+    found: Any = checkdmarc.check_domains([domain], nameservers=resolver.nameservers)
+    assert found["spf"]["valid"] and found["dmarc"]["valid"], (found["spf"], found["dmarc"])
+    assert found["dmarc"]["record"].startswith("v=DMARC1; p=reject")
+    assert not found["dmarc"].get("warnings"), found["dmarc"]["warnings"]  # globex-mail.com agrees to receive
+
+
+def test_mail_between_the_tenants_hosts_passes_dmarc_and_role_mail_crosses_hosts(globex: dict[str, Sender]) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "ava@globex-reach.com", "ben@globex-mail.com", "x-host-1"
+    message.set_content("from mx2 to mx1 over port 25")
+    with globex["mx2"].submission("ava@globex-reach.com") as smtp:
+        smtp.send_message(message)
+    raw = globex["mx1"].inbox("ben@globex-mail.com", "x-host-1")
+    results = email.message_from_bytes(raw).get_all("Authentication-Results") or []
+    assert any(r.startswith("mx1.globex-mail.com;") and " dmarc=pass" in r for r in results), results
+    with outside(globex["mx2"].host, "mx.receiver.example") as smtp:  # postmaster of an mx2 domain
+        report = EmailMessage()
+        report["From"], report["To"], report["Subject"] = "noc@receiver.example", "postmaster@globex-reach.com", "pm-1"
+        report.set_content("your server")
+        smtp.send_message(report)
+    globex["mx1"].inbox("ava@globex-mail.com", "pm-1")  # the postmaster: globex's first mailbox, on mx1

@@ -32,12 +32,14 @@ ZONES = ["demo-a.example", "demo-b.example"]
 
 
 class Demo:
-    def __init__(self, root: Path, info: dict[str, Any]) -> None:
+    """A tenant stack of the sandbox (the demo unless told), driven through the Automation API."""
+
+    def __init__(self, root: Path, info: dict[str, Any], tenant: str = "demo") -> None:
         self.root, self.info = root, info
         self.stack = Engine.local(run.state_dir(root), root, env=run.environment(info)).stack(
-            "demo", lambda: tenant_program(root)
+            tenant, lambda: tenant_program(root)
         )
-        self.stack.set_config("mailbox-iac:spec", auto.ConfigValue(str(root / "specs" / "demo.yaml")))
+        self.stack.set_config("mailbox-iac:spec", auto.ConfigValue(str(root / "specs" / f"{tenant}.yaml")))
         host, port = info["dns"].split(":")
         self.resolver = dns.resolver.Resolver(configure=False)
         self.resolver.nameservers, self.resolver.port = [host], int(port)

@@ -30,9 +30,11 @@ HOSTNAME = "mail.demo-a.example"
 
 
 class Host:
-    def __init__(self, demo: Demo) -> None:
-        [server] = demo.hostwinds()["instances"]
+    def __init__(self, demo: Demo, label: str = "mbx-demo-mx1") -> None:
+        state = demo.hostwinds()
+        [server] = [i for i in state["instances"] if i["srvrname"] == label]
         self.ip: str = server["main_ip"]
+        self.hostname: str = state["rdns"][self.ip]  # its mail hostname, as its PTR names it
         self.netns = f"mbx-s{server['serviceid']}"
         self.roots = demo.info["tls_roots"]
         vps = demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "vps.json"
