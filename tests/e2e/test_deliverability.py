@@ -192,17 +192,10 @@ def test_a_submission_is_signed_over_what_receivers_need_and_names_no_client(
         return b"".join(answer[0].strings)
 
     assert dkim.verify(raw, dnsfunc=dnsfunc)
-    verdict = authheaders.authenticate_message(
-        raw,
-        "judge.example",
-        spf=True,
-        ip=sender.host.ip,
-        mail_from="ada@demo-a.example",
-        helo=HOSTNAME,
-        dnsfunc=dnsfunc,
+    verdict = authheaders.authenticate_message(  # its own lookups: dnspython's default resolver, the sandbox's
+        raw, "judge.example", spf=True, ip=sender.host.ip, mail_from="ada@demo-a.example", helo=HOSTNAME
     )
-    for result in ("spf=pass", "dkim=pass", "dmarc=pass"):  # aligned with the header From, as a receiver sees it
-        assert result in verdict, verdict
+    assert "spf=pass" in verdict and "dkim=pass header.d=demo-a.example" in verdict, verdict
     signature = email.message_from_bytes(raw)["DKIM-Signature"]
     tags = dict(tag.split("=", 1) for tag in "".join(signature.split()).split(";") if "=" in tag)
     signed = tags["h"].lower().split(":")
@@ -263,6 +256,17 @@ def test_mail_between_the_tenants_hosts_passes_dmarc_and_role_mail_crosses_hosts
     raw = globex["mx1"].inbox("ben@globex-mail.com", "x-host-1")
     results = email.message_from_bytes(raw).get_all("Authentication-Results") or []
     assert any(r.startswith("mx1.globex-mail.com;") and " dmarc=pass" in r for r in results), results
+    verdict = authheaders.authenticate_message(  # a receiver's judge of SPF and DKIM
+        raw,
+        "judge.example",
+        spf=True,
+        ip=globex["mx2"].host.ip,
+        mail_from="ava@globex-reach.com",
+        helo="mx2.globex-mail.com",
+    )
+    # its DMARC lookup asks the system's resolver, not the sandbox's: OpenDMARC's dmarc=pass above is that verdict
+    for result in ("spf=pass", "dkim=pass header.d=globex-reach.com"):
+        assert result in verdict, verdict
     with outside(globex["mx2"].host, "mx.receiver.example") as smtp:  # postmaster of an mx2 domain
         report = EmailMessage()
         report["From"], report["To"], report["Subject"] = "noc@receiver.example", "postmaster@globex-reach.com", "pm-1"
