@@ -133,29 +133,34 @@ def validate(conn: Connection, name: str) -> None:
         raise ConfigRejected("the new configuration was refused before activation:\n" + "\n".join(problems))
 
 
+def _alive(pidfile: str) -> str:
+    """True in sh when the process its pid file names runs."""
+    return f'kill -0 "$(cat {pidfile} 2>/dev/null)" 2>/dev/null'
+
+
 _DETACHED_RATE_LIMIT = f"setsid -f policyd-rate-limit >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
     "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
     "dovecot": ("doveadm service status >/dev/null 2>&1", "doveadm reload", "dovecot"),
     "opendkim": (
-        'kill -0 "$(cat /run/opendkim/opendkim.pid 2>/dev/null)" 2>/dev/null',
+        _alive("/run/opendkim/opendkim.pid"),
         'kill -USR1 "$(cat /run/opendkim/opendkim.pid)"',
         "install -d -o opendkim -g opendkim /run/opendkim && opendkim -x /etc/opendkim.conf",
     ),
     "opendmarc": (
-        'kill -0 "$(cat /run/opendmarc/opendmarc.pid 2>/dev/null)" 2>/dev/null',
+        _alive("/run/opendmarc/opendmarc.pid"),
         'kill -USR1 "$(cat /run/opendmarc/opendmarc.pid)"',
         "install -d -o opendmarc -g opendmarc /run/opendmarc && opendmarc -c /etc/opendmarc.conf",
     ),
     # It reads its configuration once: a reload is a restart. SIGINT is how its own unit stops it.
     "policyd-rate-limit": (
-        f'kill -0 "$(cat {RATE_LIMIT_PID} 2>/dev/null)" 2>/dev/null',
-        f'kill -INT "$(cat {RATE_LIMIT_PID})"; while kill -0 "$(cat {RATE_LIMIT_PID} 2>/dev/null)" 2>/dev/null; '
-        f"do sleep 0.2; done; {_DETACHED_RATE_LIMIT}",
+        _alive(RATE_LIMIT_PID),
+        f'kill -INT "$(cat {RATE_LIMIT_PID})"; while {_alive(RATE_LIMIT_PID)}; do sleep 0.2; done; '
+        + _DETACHED_RATE_LIMIT,
         _DETACHED_RATE_LIMIT,
     ),
-    "nginx": ('kill -0 "$(cat /run/nginx.pid 2>/dev/null)" 2>/dev/null', "nginx -s reload", "nginx"),
+    "nginx": (_alive("/run/nginx.pid"), "nginx -s reload", "nginx"),
 }
 RESTARTED = {"policyd-rate-limit"}  # no reload under systemd either
 SERVICES = ("opendkim", "opendmarc", "policyd-rate-limit", "dovecot", "postfix", "nginx")

@@ -81,7 +81,6 @@ class Tenant:
     ttl: int
     servers: dict[str, Server]
     domains: tuple[Domain, ...]  # forwards include the role and report addresses (spec/roles.py)
-    postmaster: str  # receives postmaster@, abuse@ and the report addresses of every domain
     warnings: tuple[Problem, ...] = ()  # valid, but receivers will not do what the spec seems to want
 
 
@@ -246,7 +245,7 @@ def resolve(spec: TenantSpec) -> tuple[Tenant, list[Problem]]:
     forwards = roles.role_forwards(domains, postmaster) if postmaster else {}
     domains = [replace(d, forwards={**d.forwards, **forwards.get(d.name, {})}) for d in domains]
     warnings = _warnings(spec, domains, postmaster)
-    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains), postmaster, warnings), problems
+    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains), warnings), problems
 
 
 def _postmaster(spec: TenantSpec, domains: list[Domain], problems: list[Problem]) -> str:
