@@ -212,7 +212,7 @@ def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
             operator_networks=settings.operator_networks,
             opts=pulumi.ResourceOptions(depends_on=[h.budget]),
         )
-        names = [mh.hostname, *(f"mta-sts.{d}" for d, _ in mh.mta_sts_policies)]
+        names = [mh.hostname, *mh.policy_hosts]
         h.certs[mh.server] = Certificate(
             f"certificate-{mh.server}",
             host=ip,

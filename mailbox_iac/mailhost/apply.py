@@ -23,6 +23,7 @@ from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.facts import HostFacts
 from mailbox_iac.mailhost.render import (
     ACME_WEBROOT,
+    CERT_DIR,
     CURRENT,
     LINKS,
     LOG_DIR,
@@ -31,13 +32,18 @@ from mailbox_iac.mailhost.render import (
     RATE_LIMIT_PID,
     RESOLVERS,
     ROOT,
+    SITE_CERTS,
+    STS_RESOLVER_CONFIG,
+    STS_RESOLVER_PID,
     TLS_CERT,
     TLS_KEY,
     USERS_DIR,
     File,
     services_changed,
+    site_cert,
 )
 from mailbox_iac.mailhost.ssh import RemoteCommandFailed
+from mailbox_iac.plan.model import MailHostPlan
 
 RELEASES = f"{ROOT}/releases"
 KEEP_RELEASES = 3
@@ -51,27 +57,33 @@ class ActivationFailed(Exception):
     """The new release could not be activated; the host was switched back to the previous one."""
 
 
-def prepare(conn: Connection, host: HostFacts, hostname: str) -> None:
+def _placeholder(name: str, cert: str, key: str) -> str:
+    """A self-signed certificate for `name` where none is yet: the daemons start before ACME has run."""
+    q = shlex.quote
+    return (
+        f"[ -s {cert} ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={q(name)} "
+        f"-addext subjectAltName=DNS:{q(name)} -keyout {key} -out {cert} 2>/dev/null; chmod 0600 {key}"
+    )
+
+
+def prepare(conn: Connection, host: HostFacts, hostname: str, sites: Sequence[str] = ()) -> None:
     if host.missing_packages:
         conn.run("echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections")
         conn.run("DEBIAN_FRONTEND=noninteractive apt-get update -qq")
         conn.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", *host.missing_packages])
-    q = shlex.quote
+    certs = [(hostname, (TLS_CERT, TLS_KEY)), *((s, site_cert(s)) for s in sites)]
     conn.run(
         "set -e; "
         "getent passwd vmail >/dev/null || useradd --system --user-group --home-dir "
         f"{MAIL_DIR} --shell /usr/sbin/nologin vmail; "
-        f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} {ACME_WEBROOT} /etc/ssl/mailbox-iac; "
+        f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} {ACME_WEBROOT} {CERT_DIR} {SITE_CERTS}; "
         f"install -d -m 0700 {ROOT}/original; "
         f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
         f"install -d -m 0770 -o vmail -g vmail {MAIL_DIR}; "
         "install -d -m 0700 -o policyd-rate-limit -g policyd-rate-limit /var/lib/policyd-rate-limit; "
         f"{{ echo 'forward-zone:'; echo '  name: \".\"'; "
         f"awk '/^nameserver/ {{print \"  forward-addr: \" $2}}' /etc/resolv.conf; }} > {RESOLVERS}.new && "
-        f"mv {RESOLVERS}.new {RESOLVERS}; "
-        f"[ -s {TLS_CERT} ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={q(hostname)} "
-        f"-addext subjectAltName=DNS:{q(hostname)} -keyout {TLS_KEY} -out {TLS_CERT} 2>/dev/null; "
-        f"chmod 0600 {TLS_KEY}"
+        f"mv {RESOLVERS}.new {RESOLVERS}; " + "; ".join(_placeholder(name, *files) for name, files in certs)
     )
 
 
@@ -122,6 +134,7 @@ def validate(conn: Connection, name: str) -> None:
         ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
         ["opendmarc", "-n", "-c", f"{release_dir}/opendmarc/opendmarc.conf"],
         ["policyd-rate-limit", "-f", f"{release_dir}/{RATE_LIMIT_CONFIG}", "--get-config", "SOCKET"],
+        ["/usr/bin/python3", "-c", _LOADS_STS_CONFIG, f"{release_dir}/{STS_RESOLVER_CONFIG}"],
         ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
     ]
     problems = []
@@ -139,6 +152,18 @@ def _alive(pidfile: str) -> str:
 
 
 _DETACHED_RATE_LIMIT = f"setsid -f policyd-rate-limit >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
+# The resolver has no check mode: its own loader reads the file (and fails on what it cannot use), with
+# the Debian python3 its package is installed for.
+_LOADS_STS_CONFIG = "import sys; from postfix_mta_sts_resolver.utils import load_config; load_config(sys.argv[1])"
+# It has no pid file either, nor a user switch: the shell that execs it records its pid, setpriv drops root.
+_STS_LOG = f"{LOG_DIR}/mta-sts-daemon.log"
+_DETACHED_STS_RESOLVER = (
+    f"install -d /run/mta-sts && touch {_STS_LOG} && chown _mta-sts {_STS_LOG} && "
+    # HOME is its own: aiohttp reads ~/.netrc, and root's is not readable by _mta-sts.
+    f"setsid -f sh -c 'echo $$ > {STS_RESOLVER_PID}; exec env HOME=/var/lib/mta-sts "
+    f"setpriv --reuid=_mta-sts --regid=_mta-sts --init-groups "
+    f"mta-sts-daemon -c /etc/mta-sts-daemon.yml -l {_STS_LOG}' < /dev/null > /dev/null 2>&1"
+)
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
     "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
@@ -160,10 +185,24 @@ DAEMONS = {
         + _DETACHED_RATE_LIMIT,
         _DETACHED_RATE_LIMIT,
     ),
+    "postfix-mta-sts-resolver": (
+        _alive(STS_RESOLVER_PID),
+        f'kill "$(cat {STS_RESOLVER_PID})"; while {_alive(STS_RESOLVER_PID)}; do sleep 0.2; done; '
+        + _DETACHED_STS_RESOLVER,
+        _DETACHED_STS_RESOLVER,
+    ),
     "nginx": (_alive("/run/nginx.pid"), "nginx -s reload", "nginx"),
 }
-RESTARTED = {"policyd-rate-limit"}  # no reload under systemd either
-SERVICES = ("opendkim", "opendmarc", "policyd-rate-limit", "dovecot", "postfix", "nginx")
+RESTARTED = {"policyd-rate-limit", "postfix-mta-sts-resolver"}  # no reload under systemd either
+SERVICES = (
+    "opendkim",
+    "opendmarc",
+    "policyd-rate-limit",
+    "postfix-mta-sts-resolver",
+    "dovecot",
+    "postfix",
+    "nginx",
+)
 
 
 def activation_script(release: str, previous: str, changed: list[str], systemd: bool) -> str:
@@ -244,11 +283,15 @@ def live_digests(conn: Connection) -> dict[str, str]:
 
 
 def converge(
-    conn: Connection, hostname: str, release: str, files: dict[str, File], operator_networks: Sequence[str] = ()
+    conn: Connection,
+    plan: MailHostPlan,
+    release: str,
+    files: dict[str, File],
+    operator_networks: Sequence[str] = (),
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The whole apply, hardening included. Returns the live digests and hardening status afterwards."""
     host = facts.HOST.read(conn)
-    prepare(conn, host, hostname)
+    prepare(conn, host, plan.hostname, plan.policy_hosts)
     before = live_digests(conn)
     name = stage(conn, release, files)
     validate(conn, name)

@@ -23,6 +23,7 @@ PACKAGES = (
     "opendmarc",
     "publicsuffix",  # OpenDMARC's organisational domains
     "policyd-rate-limit",
+    "postfix-mta-sts-resolver",
     "openssl",
     "ca-certificates",
     "nginx-light",

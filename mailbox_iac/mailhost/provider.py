@@ -127,11 +127,12 @@ class _OnHost(ResourceProvider):
 
 class MailHostProvider(_OnHost):
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        plan = plan_from(props["plan"])
         files = desired_files(props)
         release = render.release_id(files)
         with SshConnection(_target(props)) as conn:
             networks = list(props.get("operator_networks") or [])
-            live, hardening = apply.converge(conn, props["plan"]["hostname"], release, files, networks)
+            live, hardening = apply.converge(conn, plan, release, files, networks)
             host_key = conn.host_key
         log.info("mail host %s now on release %s", props["host"], release)
         return {
@@ -182,9 +183,9 @@ class MailHostProvider(_OnHost):
 
 
 class CertificateProvider(_OnHost):
-    """The mail host's certificate over ACME (see acme.py). Outputs say which names the served certificate
-    covers and whether it is valid for more than the renewal window: a renewal by the host's own timer
-    changes nothing here, an expiring or wrong certificate is a change for the next `up`."""
+    """The mail host's certificates over ACME, one per name (see acme.py). Outputs say whether each name's
+    certificate is served, names it alone and is valid for more than the renewal window: a renewal by the
+    host's own timer changes nothing here, an expiring or wrong certificate is a change for the next `up`."""
 
     def _obtain(self, props: dict[str, Any], force: bool) -> dict[str, Any]:
         with _pinned(props) as conn:
@@ -193,13 +194,14 @@ class CertificateProvider(_OnHost):
             )
         return self._outs(props, cert)
 
-    def _outs(self, props: dict[str, Any], cert: acme.Served) -> dict[str, Any]:
+    def _outs(self, props: dict[str, Any], served: dict[str, acme.Served]) -> dict[str, Any]:
         return {
             **_ssh_outs(props, str(props.get("host_key") or "")),
             "names": list(props["names"]),
             "directory": props.get("directory") or "",
             "email": props.get("email") or "",
-            "valid": cert.valid_for(list(props["names"]), acme.now()),
+            "one_per_name": True,
+            "valid": acme.valid_for(served, list(props["names"]), acme.now()),
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -211,7 +213,8 @@ class CertificateProvider(_OnHost):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _differing(olds, news, "host", "port")
-        changed = replaces + _differing(olds, news, "names", "email", "private_key")
+        # `one_per_name`: states from before per-name certificates lack it, and get them on the next `up`.
+        changed = replaces + _differing(olds, news, "names", "email", "private_key", "one_per_name")
         if acme.directory(olds.get("directory")) != acme.directory(news.get("directory")):
             changed.append("directory")
         if not olds.get("valid"):

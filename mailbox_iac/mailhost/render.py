@@ -25,8 +25,10 @@ ROOT = "/etc/mailbox-iac"
 CURRENT = f"{ROOT}/current"  # symlink to the active release; switched atomically
 USERS_DIR = "/var/lib/mailbox-iac/users"  # one passwd-file per mailbox: users/<domain>/<local>
 MAIL_DIR = "/var/mail/vhosts"
-TLS_CERT = "/etc/ssl/mailbox-iac/mail.crt"
-TLS_KEY = "/etc/ssl/mailbox-iac/mail.key"
+CERT_DIR = "/etc/ssl/mailbox-iac"
+TLS_CERT = f"{CERT_DIR}/mail.crt"  # the mail hostname's, on 25, 465, 587, 993 and nginx's default server
+TLS_KEY = f"{CERT_DIR}/mail.key"
+SITE_CERTS = f"{CERT_DIR}/sites"  # one per MTA-STS policy host: no certificate names two domains
 LOG_DIR = "/var/log/mailbox-iac"
 ACME_WEBROOT = "/var/lib/mailbox-iac/acme"  # HTTP-01 challenges, served on port 80
 OPENDKIM_SOCKET = "inet:8891@127.0.0.1"  # OpenDKIM's spelling of the milter socket...
@@ -40,6 +42,10 @@ RATE_LIMIT_POLICY = "ratelimit/policy"  # as Postfix names it: relative to its q
 RATE_LIMIT_SOCKET = f"/var/spool/postfix/{RATE_LIMIT_POLICY}"
 RATE_LIMIT_CONFIG = "policyd-rate-limit/policyd-rate-limit.yaml"  # in a release
 RATE_LIMIT_PID = "/run/policyd-rate-limit/policyd-rate-limit.pid"
+STS_RESOLVER = "127.0.0.1:8461"  # postfix-mta-sts-resolver: recipients' MTA-STS policies, as a socketmap
+STS_RESOLVER_CONFIG = "mta-sts-resolver/mta-sts-daemon.yml"  # in a release
+STS_RESOLVER_PID = "/run/mta-sts/mta-sts-daemon.pid"  # without systemd only: our start script writes it
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle: what outbound TLS verifies against
 DAY = 86400
 # What OpenDKIM signs, and over-signs so that none of them can be added after signing: RFC 6376 §5.4's
 # list plus the one-click unsubscribe pair (RFC 8058 §4 requires both signed).
@@ -69,6 +75,7 @@ LINKS = {
     "opendkim/opendkim.conf": "/etc/opendkim.conf",
     "opendmarc/opendmarc.conf": "/etc/opendmarc.conf",
     RATE_LIMIT_CONFIG: "/etc/policyd-rate-limit.yaml",
+    STS_RESOLVER_CONFIG: "/etc/mta-sts-daemon.yml",
     "nginx/nginx.conf": "/etc/nginx/nginx.conf",
 }
 # nginx reads the MTA-STS policies at each request: a changed policy needs no reload.
@@ -78,6 +85,7 @@ SERVICE_OF = {
     "opendkim": "opendkim",
     "opendmarc": "opendmarc",
     "policyd-rate-limit": "policyd-rate-limit",
+    "mta-sts-resolver": "postfix-mta-sts-resolver",
     "nginx": "nginx",
     "mta-sts": None,
 }
@@ -101,6 +109,11 @@ def _safe(value: str) -> str:
     if not _SAFE.match(value):
         raise ValueError(f"refusing to write {value!r} into a mail-server file")
     return value
+
+
+def site_cert(name: str) -> tuple[str, str]:
+    """(certificate, key) files of an MTA-STS policy host."""
+    return f"{SITE_CERTS}/{_safe(name)}.crt", f"{SITE_CERTS}/{_safe(name)}.key"
 
 
 HEADER = "# Managed by mailbox-iac. Changes made here are reported as drift and overwritten.\n"
@@ -137,7 +150,11 @@ smtpd_tls_auth_only = yes
 smtpd_tls_protocols = >=TLSv1.2
 smtpd_tls_mandatory_protocols = >=TLSv1.2
 smtpd_tls_loglevel = 1
+# Outbound: TLS when offered; verified, and required, where the recipient's MTA-STS policy says so
+# ("Verified TLS connection established" in the log). An unanswered policy lookup defers the mail.
 smtp_tls_security_level = may
+smtp_tls_CAfile = {SYSTEM_CAS}
+smtp_tls_policy_maps = socketmap:inet:{STS_RESOLVER}:postfix
 smtp_tls_loglevel = 1
 
 smtpd_sasl_type = dovecot
@@ -387,6 +404,21 @@ def rate_limits(plan: MailHostPlan) -> str:
     return HEADER + json.dumps(config, indent=1) + "\n"
 
 
+def sts_resolver_conf() -> str:
+    """postfix-mta-sts-resolver: policies cached in memory, `testing` policies not enforced (RFC 8461 §5).
+    JSON, which is YAML."""
+    host, port = STS_RESOLVER.split(":")
+    config = {
+        "host": host,
+        "port": int(port),
+        "reuse_port": True,
+        "shutdown_timeout": 20,
+        "cache": {"type": "internal", "options": {"cache_size": 10000}},
+        "default_zone": {"strict_testing": False, "timeout": 4},
+    }
+    return HEADER + json.dumps(config, indent=1) + "\n"
+
+
 def _escaped(hostname: str) -> str:
     return _safe(hostname).replace(".", "\\.")
 
@@ -405,15 +437,19 @@ def inbound_header_checks(plan: MailHostPlan) -> str:
 
 
 def nginx_conf(plan: MailHostPlan) -> str:
-    """Port 80 answers ACME HTTP-01 challenges only; 443 serves each MTA-STS policy under its own name."""
+    """Port 80 answers ACME HTTP-01 challenges only; 443 serves each MTA-STS policy under its own name and
+    certificate."""
 
     def listen(port: str) -> str:  # IPv6 too only when the server has it
         return f"listen {port};" + (f"\n        listen [::]:{port};" if plan.ipv6 else "")
 
-    policies = "".join(
-        f"""    server {{
+    def policy(domain: str) -> str:
+        cert, key = site_cert(f"mta-sts.{domain}")
+        return f"""    server {{
         {listen("443 ssl")}
         server_name mta-sts.{_safe(domain)};
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
         location = /.well-known/mta-sts.txt {{
             alias {CURRENT}/mta-sts/{_safe(domain)}.txt;
         }}
@@ -422,8 +458,8 @@ def nginx_conf(plan: MailHostPlan) -> str:
         }}
     }}
 """
-        for domain, _ in plan.mta_sts_policies
-    )
+
+    policies = "".join(policy(domain) for domain, _ in plan.mta_sts_policies)
     return (
         HEADER
         + f"""user www-data;
@@ -490,6 +526,7 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[st
         "opendkim/opendkim.conf": File(opendkim_conf(plan)),
         "opendmarc/opendmarc.conf": File(opendmarc_conf(plan)),
         RATE_LIMIT_CONFIG: File(rate_limits(plan)),
+        STS_RESOLVER_CONFIG: File(sts_resolver_conf()),
         "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
         "nginx/nginx.conf": File(nginx_conf(plan)),
     }

@@ -87,8 +87,9 @@ class Mailbox(Resource, module="mailhost", name="Mailbox"):
 
 
 class Certificate(Resource, module="mailhost", name="Certificate"):
-    """The certificate of a mail host: `names` (mail hostname first, then mta-sts.<domain> names) from the
-    ACME `directory` ("": MAILBOX_IAC_ACME_DIRECTORY where the provider runs, else Let's Encrypt)."""
+    """The certificates of a mail host, one for each of `names` (mail hostname first, then mta-sts.<domain>
+    names), from the ACME `directory` ("": MAILBOX_IAC_ACME_DIRECTORY where the provider runs, else Let's
+    Encrypt)."""
 
     valid: pulumi.Output[bool]
 
@@ -111,6 +112,7 @@ class Certificate(Resource, module="mailhost", name="Certificate"):
             "names": names,
             "directory": directory,
             "email": email,
+            "one_per_name": True,
             "valid": None,
         }
         super().__init__(CertificateProvider(), resource_name, props, _secret_opts(opts, "private_key"))

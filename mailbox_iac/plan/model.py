@@ -126,6 +126,11 @@ class MailHostPlan:
     sending_limits: tuple[tuple[str, int], ...]  # (address, messages a day), enforced on the host
     ipv6: bool  # off: Postfix, Dovecot and nginx on IPv4 only
 
+    @property
+    def policy_hosts(self) -> tuple[str, ...]:
+        """The names nginx serves MTA-STS policies under, each with a certificate of its own."""
+        return tuple(f"mta-sts.{d}" for d, _ in self.mta_sts_policies)
+
 
 @dataclass(frozen=True)
 class DesiredState:

@@ -133,7 +133,8 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
             f"s{inst.serviceid}", inst.main_ip, f"vps-{inst.serviceid}", base / "vps" / str(inst.serviceid)
         )
         host.stop()
-        host.start([hw.ssh_keys[k] for k in inst.keys if hw.ssh_keys.get(k)], GATEWAY, nameserver=gateway)
+        keys = [hw.ssh_keys[k] for k in inst.keys if hw.ssh_keys.get(k)]
+        host.start(keys, GATEWAY, nameserver=gateway, roots=pebble.roots)
         hosts[inst.serviceid] = host
 
     def halt(inst: Instance) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 BRIDGE = "mbxbr0"
 # Directories a mail host writes; each is private to one sandbox host.
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle of trusted CAs
 PRIVATE_DIRS = (
     "etc/postfix",
     "etc/dovecot",
@@ -109,9 +110,13 @@ class Vps:
         """The server's public host key, `ssh-ed25519 AAAA...` (what a client pins on first contact)."""
         return " ".join(self.host_key_path.with_suffix(".pub").read_text().split()[:2])
 
-    def start(self, authorized_keys: list[str], gateway: str, nameserver: str = "127.0.0.1") -> None:
+    def start(
+        self, authorized_keys: list[str], gateway: str, nameserver: str = "127.0.0.1", roots: Path | None = None
+    ) -> None:
         """Boot the host. Its resolver is `nameserver` (the sandbox DNS) and it has no default route:
-        it reaches the sandbox network and nothing else."""
+        it reaches the sandbox network and nothing else. `roots` (the sandbox CA's) join the system's
+        trusted CAs on this host, as Let's Encrypt's are on a real one: MTA-STS fetches and outbound SMTP
+        verify the certificates of the other sandbox hosts."""
         ensure_bridge(gateway)
         for d in PRIVATE_DIRS:
             target = self.root / d
@@ -134,6 +139,10 @@ class Vps:
         (boot_dir / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
         mounts = "\n".join(f"mkdir -p /{d} && mount --bind {self.root / d} /{d}" for d in PRIVATE_DIRS)
         mounts += f"\nmount --bind {boot_dir / 'resolv.conf'} /etc/resolv.conf"
+        if roots is not None:
+            bundle = boot_dir / "ca-certificates.crt"
+            bundle.write_text(Path(SYSTEM_CAS).read_text() + roots.read_text())
+            mounts += f"\nmount --bind {bundle} {SYSTEM_CAS}"
         (boot_dir / "boot.sh").write_text(
             "set -e\nmount --make-rprivate /\n"
             f"{mounts}\nmount -t tmpfs tmpfs /run\nmkdir -p /run/sshd\n"

@@ -35,6 +35,8 @@ def plain(fact: Any) -> Any:
         return {k: plain(v) for k, v in dataclasses.asdict(fact).items()}
     if isinstance(fact, tuple | list):
         return [plain(v) for v in fact]
+    if isinstance(fact, dict):
+        return {k: plain(v) for k, v in fact.items()}
     return fact.isoformat() if isinstance(fact, datetime) else fact
 
 
@@ -59,7 +61,7 @@ STEPS = sorted((HERE / "host_steps").glob("*.yaml"))
 def test_prepare_steps_from_facts(case: Path) -> None:
     data = yaml.safe_load(case.read_text())
     host = StrictHost({step: (0, "") for step in data["steps"]})
-    apply.prepare(host, facts.HostFacts(**data["facts"]), data["hostname"])
+    apply.prepare(host, facts.HostFacts(**data["facts"]), data["hostname"], data.get("sites", ()))
     assert host.ran == data["steps"]
 
 

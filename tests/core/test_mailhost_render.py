@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +90,31 @@ def test_account_line_round_trips() -> None:
     line = render.user_line("a@b.example", "$argon2id$v=19$m=32768,t=3,p=1$c2FsdA$aGFzaA", 1024)
     assert parse_account("a@b.example", line) == ("$argon2id$v=19$m=32768,t=3,p=1$c2FsdA$aGFzaA", 1024)
     assert parse_account("other@b.example", line) == ("", 0)
+
+
+def test_outbound_tls_follows_recipients_mta_sts_policies(tmp_path: Path) -> None:
+    files = render.render(MAILHOST, KEYS)
+    main_cf = files["postfix/main.cf"].content
+    assert "smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix" in main_cf
+    assert "smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt" in main_cf  # "secure" needs a CA to verify with
+    conf = tmp_path / "mta-sts-daemon.yml"
+    conf.write_text(files[render.STS_RESOLVER_CONFIG].content)
+    # The resolver's own loader (Debian's python3, where the package lives) reads what the host will.
+    show = "import json, sys; from postfix_mta_sts_resolver.utils import load_config as l; print(json.dumps(l(sys.argv[1])))"
+    loaded = subprocess.run(
+        ["/usr/bin/python3", "-c", show, str(conf)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cfg = json.loads(loaded.stdout)
+    assert (cfg["host"], cfg["port"], cfg["cache"]["type"]) == ("127.0.0.1", 8461, "internal")
+    assert cfg["default_zone"]["strict_testing"] is False  # `testing` policies are reported, not enforced
+
+
+def test_each_policy_host_is_served_with_its_own_certificate() -> None:
+    nginx = render.render(MAILHOST, KEYS)["nginx/nginx.conf"].content
+    for name in MAILHOST.policy_hosts:
+        block = nginx.split(f"server_name {name};", 1)[1].split("server {", 1)[0]
+        cert, key = render.site_cert(name)
+        assert f"ssl_certificate {cert};" in block and f"ssl_certificate_key {key};" in block

@@ -62,23 +62,39 @@ def test_apply_script_checks_before_loading() -> None:
     assert "systemctl enable -q mailbox-iac-firewall" in harden.apply_script(systemd=True)
 
 
-def test_certbot_command() -> None:
-    argv = acme.certbot_argv(["mail.a.example", "mta-sts.a.example"], "https://acme.test/dir", "", force=False)
+def test_certbot_command_one_lineage_per_name() -> None:
+    names = ["mail.a.example", "mta-sts.a.example"]
+    assert acme.lineages(names) == ["mailbox-iac", "mailbox-iac.mta-sts.a.example"]
+    assert [acme.served_file(c) for c in acme.lineages(names)] == ["mail.crt", "sites/mta-sts.a.example.crt"]
+    argv = acme.certbot_argv("mta-sts.a.example", "mailbox-iac.mta-sts.a.example", "https://acme.test/dir", "", False)
     assert argv[:2] == ["certbot", "certonly"]
     assert "--register-unsafely-without-email" in argv and "--keep-until-expiring" in argv
-    assert argv[-4:] == ["-d", "mail.a.example", "-d", "mta-sts.a.example"]
+    assert argv[-2:] == ["-d", "mta-sts.a.example"] and argv.count("-d") == 1
+    assert argv[argv.index("--cert-name") + 1] == "mailbox-iac.mta-sts.a.example"
     assert argv[argv.index("--server") + 1] == "https://acme.test/dir"
-    forced = acme.certbot_argv(["m.a.example"], "https://acme.test/dir", "ops@a.example", force=True)
+    forced = acme.certbot_argv("m.a.example", "mailbox-iac", "https://acme.test/dir", "ops@a.example", force=True)
     assert "--force-renewal" in forced and forced[forced.index("--email") + 1] == "ops@a.example"
 
 
-def test_deploy_hook_swaps_files_then_reloads() -> None:
+def test_deploy_hook_swaps_files_then_reloads(tmp_path: Path) -> None:
     hook = acme.deploy_hook(systemd=False)
-    assert (
-        hook.index(f"mv {render.TLS_KEY}.new") < hook.index(f"mv {render.TLS_CERT}.new") < hook.index("postfix reload")
-    )
+    assert hook.index('mv "$K.new" "$K"') < hook.index('mv "$C.new" "$C"') < hook.index("postfix reload")
     assert "nginx -s reload" in hook and "doveadm reload" in hook
     assert "systemctl reload postfix dovecot nginx" in acme.deploy_hook(systemd=True)
+    # Which files a lineage's certificate goes to, as sh decides it (the copying and reloads left out).
+    decide = hook.split("if cmp")[0].replace("set -e", "") + 'echo "$C $K"\n'
+    for lineage, files in [
+        ("mailbox-iac", f"{render.TLS_CERT} {render.TLS_KEY}"),
+        (
+            "mailbox-iac.mta-sts.a.example",
+            f"{render.SITE_CERTS}/mta-sts.a.example.crt {render.SITE_CERTS}/mta-sts.a.example.key",
+        ),
+    ]:
+        env = {"PATH": "/usr/bin:/bin", "RENEWED_LINEAGE": f"/etc/letsencrypt/live/{lineage}"}
+        out = subprocess.run(["sh", "-c", decide], env=env, capture_output=True, text=True, check=True).stdout
+        assert out.strip() == files
+    other = subprocess.run(["sh", "-c", decide], env={"RENEWED_LINEAGE": "/x/other"}, capture_output=True, text=True)
+    assert other.returncode == 0 and other.stdout == ""  # a lineage of someone else's: left alone
 
 
 def _certificate(tmp: Path, names: list[str], days: int) -> Path:
@@ -96,24 +112,39 @@ def _certificate(tmp: Path, names: list[str], days: int) -> Path:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    path = tmp / f"cert-{days}.pem"
+    path = tmp / f"cert-{days}-{len(names)}-{names[0]}.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path
+
+
+def _x509_text(path: Path) -> str:
+    return subprocess.run(
+        ["openssl", "x509", "-in", str(path), "-noout", "-issuer", "-enddate", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 @pytest.mark.parametrize(("days", "valid"), [(90, True), (29, False)])
 def test_served_certificate_parsed_from_real_openssl(tmp_path: Path, days: int, valid: bool) -> None:
     names = ["mail.a.example", "mta-sts.a.example"]
     path = _certificate(tmp_path, names, days)
-    out = subprocess.run(
-        ["openssl", "x509", "-in", str(path), "-noout", "-issuer", "-enddate", "-ext", "subjectAltName"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cert = acme.parse_x509_text(out)
+    cert = acme.parse_x509_text(_x509_text(path))
     assert cert.names == tuple(names)
     assert "Pebble Intermediate CA" in cert.issuer
     assert cert.valid_for(list(reversed(names)), acme.now()) is valid
     assert not cert.valid_for(["mail.a.example"], acme.now())
     assert not acme.parse_x509_text("").valid_for([], acme.now())  # no certificate at all
+
+
+def test_each_name_has_a_certificate_of_its_own(tmp_path: Path) -> None:
+    names = ["mail.a.example", "mta-sts.a.example", "mta-sts.b.example"]
+    text = {n: acme.parse_x509_text(_x509_text(_certificate(tmp_path, [n], 90))) for n in names}
+    served = {"mail.crt": text[names[0]]} | {f"sites/{n}.crt": text[n] for n in names[1:]}
+    assert acme.valid_for(served, names, acme.now())
+    assert not acme.valid_for(
+        {k: v for k, v in served.items() if k != "sites/mta-sts.b.example.crt"}, names, acme.now()
+    )
+    shared = acme.parse_x509_text(_x509_text(_certificate(tmp_path, names, 90)))  # the old layout: one for all
+    assert not acme.valid_for(dict.fromkeys(served, shared), names, acme.now())

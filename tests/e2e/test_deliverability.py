@@ -273,3 +273,24 @@ def test_mail_between_the_tenants_hosts_passes_dmarc_and_role_mail_crosses_hosts
         report.set_content("your server")
         smtp.send_message(report)
     globex["mx1"].inbox("ava@globex-mail.com", "pm-1")  # the postmaster: globex's first mailbox, on mx1
+
+
+def test_recipients_mta_sts_policies_are_fetched_and_honoured(globex: dict[str, Sender]) -> None:
+    mx2 = globex["mx2"].host
+    # postfix-mta-sts-resolver's own client fetches globex-mail.com's policy as mx2 sees the world.
+    query = mx2.inside("mta-sts-query globex-mail.com")
+    assert "STSFetchResult.VALID" in query.stdout and "'mode': 'enforce'" in query.stdout, query.stdout + query.stderr
+    # What its daemon tells mx2's Postfix: enforce means "secure"; a `testing` policy is not enforced.
+    socketmap = "socketmap:inet:127.0.0.1:8461:postfix"
+    enforced = mx2.inside(f"postmap -q globex-mail.com {socketmap}").stdout.split()
+    assert enforced == ["secure", "match=mx1.globex-mail.com", "servername=hostname"], enforced
+    testing = mx2.inside(f"postmap -q globex-hello.com {socketmap}")
+    assert testing.returncode == 1 and testing.stdout == "", testing  # not found: opportunistic TLS
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "ben@globex-reach.com", "cleo@globex-mail.com", "sts-1"
+    message.set_content("to a domain whose policy says enforce")
+    with globex["mx2"].submission("ben@globex-reach.com") as smtp:
+        smtp.send_message(message)
+    globex["mx1"].inbox("cleo@globex-mail.com", "sts-1")
+    log = mx2.inside("cat /var/log/mailbox-iac/postfix.log").stdout
+    assert "Verified TLS connection established to mx1.globex-mail.com" in log, log[-3000:]

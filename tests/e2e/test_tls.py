@@ -63,8 +63,8 @@ def host(demo: Demo) -> Host:
     return Host(demo)
 
 
-def served_certificate(host: Host, port: int) -> dict[str, Any]:
-    """Handshake on `port` verifying against Pebble's root for the mail hostname."""
+def served_certificate(host: Host, port: int, name: str = HOSTNAME) -> dict[str, Any]:
+    """Handshake on `port` verifying against Pebble's root for `name` (the mail hostname unless told)."""
     tls = host.trust()
     if port == 587:
         with Submission(host.ip, HOSTNAME) as smtp:  # STARTTLS verifies the name, not the IP
@@ -73,7 +73,7 @@ def served_certificate(host: Host, port: int) -> dict[str, Any]:
             return {**sock.getpeercert(), "version": sock.version()}
     with (
         socket.create_connection((host.ip, port), timeout=20) as raw,
-        tls.wrap_socket(raw, server_hostname=HOSTNAME) as s,
+        tls.wrap_socket(raw, server_hostname=name) as s,
     ):
         return {**(s.getpeercert() or {}), "version": s.version()}
 
@@ -81,10 +81,16 @@ def served_certificate(host: Host, port: int) -> dict[str, Any]:
 @pytest.mark.parametrize("port", [465, 587, 993])
 def test_pebble_certificates_are_served_and_verify(host: Host, port: int) -> None:
     cert = served_certificate(host, port)
-    names = {v for k, v in cert["subjectAltName"] if k == "DNS"}
-    assert names == {HOSTNAME, "mta-sts.demo-a.example", "mta-sts.demo-b.example"}
+    assert {v for k, v in cert["subjectAltName"] if k == "DNS"} == {HOSTNAME}  # no tenant domain in it
     assert "Pebble" in str(cert["issuer"])
     assert cert["version"] in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("name", ["mta-sts.demo-a.example", "mta-sts.demo-b.example"])
+def test_each_policy_host_has_a_certificate_naming_it_alone(host: Host, name: str) -> None:
+    cert = served_certificate(host, 443, name)
+    assert {v for k, v in cert["subjectAltName"] if k == "DNS"} == {name}
+    assert "Pebble" in str(cert["issuer"])
 
 
 @pytest.mark.parametrize("port", [465, 993, 443])
@@ -206,6 +212,8 @@ def test_renewal_is_served_without_an_up(demo: Demo, host: Host) -> None:
         time.sleep(0.5)
     for port in (465, 587, 993):
         assert served_certificate(host, port)["serialNumber"] != first
+    site = served_certificate(host, 443, "mta-sts.demo-a.example")
+    assert site["serialNumber"] != first and "Pebble" in str(site["issuer"])
     demo.no_drift()  # a renewal is not drift
 
 
@@ -320,5 +328,7 @@ def test_verify_never_logs_in_with_an_account_not_created_yet(demo: Demo, host: 
 
 def test_certificate_files_are_private(demo: Demo) -> None:
     [server] = demo.hostwinds()["instances"]
-    key = Path(demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/ssl/mailbox-iac/mail.key")
-    assert key.stat().st_mode & 0o077 == 0
+    keys = Path(demo.root / ".state/sandbox/vps" / str(server["serviceid"]) / "etc/ssl/mailbox-iac")
+    found = [keys / "mail.key", *sorted((keys / "sites").glob("*.key"))]
+    assert [k.name for k in found[1:]] == ["mta-sts.demo-a.example.key", "mta-sts.demo-b.example.key"]
+    assert all(k.stat().st_mode & 0o077 == 0 for k in found)

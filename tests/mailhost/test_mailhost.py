@@ -169,7 +169,7 @@ def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: Ma
     with mail_vps.connect() as c:
         before = facts.HOST.read(c).current_release
         with pytest.raises(apply.ConfigRejected, match="refused before activation"):
-            apply.converge(c, mail_vps.mailhost.hostname, render.release_id(broken), broken)
+            apply.converge(c, mail_vps.mailhost, render.release_id(broken), broken)
         assert facts.HOST.read(c).current_release == before
         assert apply.live_digests(c) == host["files"]
     mail_vps.imap_login(BOB, "bob-pass-1").logout()
