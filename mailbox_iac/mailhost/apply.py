@@ -25,6 +25,8 @@ from mailbox_iac.mailhost.render import (
     ACME_WEBROOT,
     CERT_DIR,
     CURRENT,
+    FROM_GUARD_SCRIPT,
+    FROM_GUARD_SOCKET,
     LINKS,
     LOG_DIR,
     MAIL_DIR,
@@ -32,6 +34,7 @@ from mailbox_iac.mailhost.render import (
     RATE_LIMIT_PID,
     RESOLVERS,
     ROOT,
+    SENDER_LOGINS,
     SITE_CERTS,
     STS_RESOLVER_CONFIG,
     STS_RESOLVER_PID,
@@ -85,6 +88,10 @@ def prepare(conn: Connection, host: HostFacts, hostname: str, sites: Sequence[st
         f"awk '/^nameserver/ {{print \"  forward-addr: \" $2}}' /etc/resolv.conf; }} > {RESOLVERS}.new && "
         f"mv {RESOLVERS}.new {RESOLVERS}; " + "; ".join(_placeholder(name, *files) for name, files in certs)
     )
+    if host.systemd:  # Debian has no unit for our milter: ours, reloaded into systemd when it changes
+        unit = _FROM_GUARD_UNIT_PATH
+        conn.put(f"{unit}.new", _FROM_GUARD_UNIT.encode())
+        conn.run(f"cmp -s {unit}.new {unit} && rm {unit}.new || {{ mv {unit}.new {unit} && systemctl daemon-reload; }}")
 
 
 def stage(conn: Connection, release: str, files: dict[str, File]) -> str:
@@ -134,6 +141,7 @@ def validate(conn: Connection, name: str) -> None:
         ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
         ["opendmarc", "-n", "-c", f"{release_dir}/opendmarc/opendmarc.conf"],
         ["policyd-rate-limit", "-f", f"{release_dir}/{RATE_LIMIT_CONFIG}", "--get-config", "SOCKET"],
+        ["/usr/bin/python3", "-c", _COMPILES_WITH_MILTER, f"{release_dir}/{FROM_GUARD_SCRIPT}"],
         ["/usr/bin/python3", "-c", _LOADS_STS_CONFIG, f"{release_dir}/{STS_RESOLVER_CONFIG}"],
         ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
     ]
@@ -164,6 +172,31 @@ _DETACHED_STS_RESOLVER = (
     f"setpriv --reuid=_mta-sts --regid=_mta-sts --init-groups "
     f"mta-sts-daemon -c /etc/mta-sts-daemon.yml -l {_STS_LOG}' < /dev/null > /dev/null 2>&1"
 )
+# Our milter (render.FROM_GUARD_SCRIPT) runs as nobody, with Debian's python3 and python3-milter. It is
+# compiled to check it, not run, and without writing __pycache__ into the release (its digests are its files').
+_COMPILES_WITH_MILTER = "import sys, Milter; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')"
+FROM_GUARD = "mailbox-iac-from-guard"
+_FROM_GUARD_PID = "/run/mailbox-iac/from-guard.pid"
+_FROM_GUARD_ARGV = f"/usr/bin/python3 {CURRENT}/{FROM_GUARD_SCRIPT} {FROM_GUARD_SOCKET} {CURRENT}/{SENDER_LOGINS}"
+_DETACHED_FROM_GUARD = (
+    f"install -d /run/mailbox-iac && setsid -f sh -c 'echo $$ > {_FROM_GUARD_PID}; exec setpriv --reuid=nobody "
+    f"--regid=nogroup --clear-groups {_FROM_GUARD_ARGV}' < /dev/null >> {LOG_DIR}/from-guard.log 2>&1"
+)
+_STOP_FROM_GUARD = f'kill "$(cat {_FROM_GUARD_PID})"; while {_alive(_FROM_GUARD_PID)}; do sleep 0.2; done'
+_FROM_GUARD_UNIT = f"""[Unit]
+Description=mailbox-iac: the header From a mailbox may send with (milter)
+Before=postfix.service
+
+[Service]
+User=nobody
+Group=nogroup
+ExecStart={_FROM_GUARD_ARGV}
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+_FROM_GUARD_UNIT_PATH = f"/etc/systemd/system/{FROM_GUARD}.service"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
     "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
@@ -191,14 +224,16 @@ DAEMONS = {
         + _DETACHED_STS_RESOLVER,
         _DETACHED_STS_RESOLVER,
     ),
+    FROM_GUARD: (_alive(_FROM_GUARD_PID), f"{_STOP_FROM_GUARD}; {_DETACHED_FROM_GUARD}", _DETACHED_FROM_GUARD),
     "nginx": (_alive("/run/nginx.pid"), "nginx -s reload", "nginx"),
 }
-RESTARTED = {"policyd-rate-limit", "postfix-mta-sts-resolver"}  # no reload under systemd either
+RESTARTED = {"policyd-rate-limit", "postfix-mta-sts-resolver", FROM_GUARD}  # no reload under systemd either
 SERVICES = (
     "opendkim",
     "opendmarc",
     "policyd-rate-limit",
     "postfix-mta-sts-resolver",
+    FROM_GUARD,
     "dovecot",
     "postfix",
     "nginx",
@@ -313,5 +348,8 @@ def restore_script() -> str:
         f"else rm -f {live}; fi; fi"
         for live in LINKS.values()
     )
-    reload = "\n".join(f"if {running}; then {again}; fi" for running, again, _ in DAEMONS.values())
-    return f"set -u\n{restore}\n{reload}\nrm -rf {CURRENT} {RELEASES}\n"
+    reload = "\n".join(
+        f"if {running}; then {again}; fi" for service, (running, again, _) in DAEMONS.items() if service != FROM_GUARD
+    )
+    stop = f"if {DAEMONS[FROM_GUARD][0]}; then {_STOP_FROM_GUARD}; fi"  # nothing refers to it any more
+    return f"set -u\n{restore}\n{reload}\n{stop}\nrm -rf {CURRENT} {RELEASES}\n"

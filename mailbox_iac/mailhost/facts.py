@@ -24,6 +24,7 @@ PACKAGES = (
     "publicsuffix",  # OpenDMARC's organisational domains
     "policyd-rate-limit",
     "postfix-mta-sts-resolver",
+    "python3-milter",  # from_guard.py
     "openssl",
     "ca-certificates",
     "nginx-light",

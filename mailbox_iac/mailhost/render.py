@@ -2,8 +2,9 @@
 
 Postfix receives mail for the virtual domains and hands it to Dovecot over LMTP; submission (587,
 STARTTLS) and submissions (465, implicit TLS) require TLS and SASL authentication through Dovecot and
-only let a mailbox send as itself, up to its daily limit (policyd-rate-limit, answered 4xx), with the
-sender's own host and IP taken out of the first Received line. OpenDKIM signs what authenticated users
+only let a mailbox send as itself (the envelope by Postfix, the header From by `from_guard.py`), up to
+its daily limit (policyd-rate-limit, answered 4xx), with the sender's own host and IP taken out of the
+first Received line. OpenDKIM signs what authenticated users
 send and verifies what arrives; OpenDMARC checks SPF and DMARC on what arrives on port 25, adds
 Authentication-Results and rejects what fails a p=reject policy. Mail from outside may not use one of
 this host's own sender addresses. Every value that comes
@@ -17,6 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from importlib import resources
 
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.spec.model import DEFAULT_DAILY_LIMIT
@@ -45,6 +47,10 @@ RATE_LIMIT_PID = "/run/policyd-rate-limit/policyd-rate-limit.pid"
 STS_RESOLVER = "127.0.0.1:8461"  # postfix-mta-sts-resolver: recipients' MTA-STS policies, as a socketmap
 STS_RESOLVER_CONFIG = "mta-sts-resolver/mta-sts-daemon.yml"  # in a release
 STS_RESOLVER_PID = "/run/mta-sts/mta-sts-daemon.pid"  # without systemd only: our start script writes it
+FROM_GUARD_SOCKET = "inet:8895@127.0.0.1"  # from_guard.py: the header From a login may use (pymilter)
+FROM_GUARD_MILTER = "inet:127.0.0.1:8895"
+FROM_GUARD_SCRIPT = "from-guard/from_guard.py"  # in a release
+SENDER_LOGINS = "postfix/sender_logins"  # address -> logins: the envelope and the header From rule
 SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle: what outbound TLS verifies against
 DAY = 86400
 # What OpenDKIM signs, and over-signs so that none of them can be added after signing: RFC 6376 §5.4's
@@ -86,6 +92,7 @@ SERVICE_OF = {
     "opendmarc": "opendmarc",
     "policyd-rate-limit": "policyd-rate-limit",
     "mta-sts-resolver": "postfix-mta-sts-resolver",
+    "from-guard": "mailbox-iac-from-guard",
     "nginx": "nginx",
     "mta-sts": None,
 }
@@ -160,7 +167,7 @@ smtp_tls_loglevel = 1
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_sasl_auth_enable = no
-smtpd_sender_login_maps = texthash:{CURRENT}/postfix/sender_logins
+smtpd_sender_login_maps = texthash:{CURRENT}/{SENDER_LOGINS}
 smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access texthash:{CURRENT}/postfix/own_senders
 smtpd_helo_required = yes
 smtpd_peername_lookup = no
@@ -182,7 +189,9 @@ non_smtpd_milters = {OPENDKIM_MILTER}
 milter_default_action = tempfail
 milter_protocol = 6
 
-# Submission: each mailbox up to its daily limit (policyd-rate-limit), then authenticated users only.
+# Submission: the header From checked against the login before anything signs it; each mailbox up to
+# its daily limit (policyd-rate-limit), then authenticated users only.
+mbx_submission_milters = {FROM_GUARD_MILTER}, {OPENDKIM_MILTER}, {OPENDMARC_MILTER}
 mbx_submission_recipient_restrictions = check_policy_service unix:{RATE_LIMIT_POLICY},
   permit_sasl_authenticated, reject
 """
@@ -196,6 +205,7 @@ _SUBMISSION = """  -o smtpd_tls_security_level=encrypt
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=$mbx_submission_recipient_restrictions
+  -o smtpd_milters=$mbx_submission_milters
   -o milter_macro_daemon_name=ORIGINATING
   -o cleanup_service_name=subcleanup
 """
@@ -497,6 +507,18 @@ http {{
     )
 
 
+def sender_logins(plan: MailHostPlan) -> list[tuple[str, str]]:
+    """Who may send as what: each mailbox as itself, and as each forward that delivers to it (the spec
+    gives it that address). A catch-all gives no one its domain."""
+    logins = {a for a, _ in plan.mailboxes}
+    rows = [(a, a) for a, _ in plan.mailboxes]
+    for source, targets in plan.aliases:
+        owners = sorted(t for t in set(targets) if t in logins)
+        if owners and not source.startswith("@"):
+            rows.append((source, ",".join(owners)))
+    return rows
+
+
 def _map(rows: list[tuple[str, str]]) -> str:
     return HEADER + "".join(f"{_safe(k)} {v}\n" for k, v in rows)
 
@@ -515,7 +537,8 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[st
                 + [(src, ",".join(_safe(t) for t in ts)) for src, ts in plan.aliases]
             )
         ),
-        "postfix/sender_logins": File(_map([(a, a) for a, _ in plan.mailboxes])),
+        SENDER_LOGINS: File(_map(sender_logins(plan))),
+        FROM_GUARD_SCRIPT: File(resources.files("mailbox_iac.mailhost").joinpath("from_guard.py").read_text()),
         # On port 25 nobody logs in: a sender address of this host's own arriving there is forged.
         "postfix/own_senders": File(
             _map([(a, f"REJECT 5.7.1 {a} sends from here only after login") for a, _ in plan.mailboxes])

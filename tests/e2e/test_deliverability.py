@@ -2,7 +2,7 @@
 written by others: checkdmarc (SPF and DMARC records, report authorisations), pyspf (the HELO name and MAIL
 FROM), dkimpy (the signature and what it covers), opendkim-testkey (the published key against the host's
 private key), and the hosts' own answers: role and report addresses accepted, also across hosts, the
-sender's machine kept out of the headers, the daily cap answered 4xx, forged own-domain senders and DMARC
+sender's machine kept out of the headers, the header From tied to the login, the daily cap answered 4xx, forged own-domain senders and DMARC
 p=reject failures refused, Authentication-Results on what arrives."""
 
 from __future__ import annotations
@@ -203,6 +203,24 @@ def test_a_submission_is_signed_over_what_receivers_need_and_names_no_client(
         assert header in signed, signed
     for header in ("list-unsubscribe", "list-unsubscribe-post", "from"):
         assert signed.count(header) == 2, signed  # signed and over-signed: none can be added after signing
+
+
+def test_a_mailbox_sends_only_with_a_header_from_of_its_own(sender: Sender) -> None:
+    def message(header_from: str, subject: str) -> EmailMessage:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = header_from, "grace@demo-a.example", subject
+        m.set_content("who is this from?")
+        return m
+
+    # her own envelope, her sibling's header From
+    with sender.submission("ada@demo-a.example") as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
+        smtp.send_message(message("Grace Hopper <grace@demo-a.example>", "from-1"), "ada@demo-a.example")
+    assert refused.value.smtp_code == 550, refused.value
+    assert b"5.7.1 ada@demo-a.example may not send with From: grace@demo-a.example" in refused.value.smtp_error
+    # postmaster@ of both domains forwards to ada (the tenant's postmaster): the spec gives her that address.
+    with sender.submission("ada@demo-a.example") as smtp:
+        smtp.send_message(message("Postmaster <postmaster@demo-b.example>", "from-2"), "postmaster@demo-b.example")
+    sender.inbox("grace@demo-a.example", "from-2")
 
 
 def test_sending_past_the_daily_limit_is_answered_4xx(sender: Sender) -> None:
