@@ -79,6 +79,8 @@ def prepare(conn: Connection, host: HostFacts, hostname: str, sites: Sequence[st
         "set -e; "
         "getent passwd vmail >/dev/null || useradd --system --user-group --home-dir "
         f"{MAIL_DIR} --shell /usr/sbin/nologin vmail; "
+        f"getent passwd {_FROM_GUARD_USER} >/dev/null || useradd --system --user-group --no-create-home "
+        f"--home-dir /nonexistent --shell /usr/sbin/nologin {_FROM_GUARD_USER}; "
         f"install -d -m 0755 {ROOT} {RELEASES} {LOG_DIR} {ACME_WEBROOT} {CERT_DIR} {SITE_CERTS}; "
         f"install -d -m 0700 {ROOT}/original; "
         f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
@@ -172,15 +174,17 @@ _DETACHED_STS_RESOLVER = (
     f"setpriv --reuid=_mta-sts --regid=_mta-sts --init-groups "
     f"mta-sts-daemon -c /etc/mta-sts-daemon.yml -l {_STS_LOG}' < /dev/null > /dev/null 2>&1"
 )
-# Our milter (render.FROM_GUARD_SCRIPT) runs as nobody, with Debian's python3 and python3-milter. It is
+# Our milter (render.FROM_GUARD_SCRIPT) runs as a user of its own, with Debian's python3 and python3-milter. It is
 # compiled to check it, not run, and without writing __pycache__ into the release (its digests are its files').
 _COMPILES_WITH_MILTER = "import sys, Milter; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')"
 FROM_GUARD = "mailbox-iac-from-guard"
+_FROM_GUARD_USER = "from-guard"
 _FROM_GUARD_PID = "/run/mailbox-iac/from-guard.pid"
 _FROM_GUARD_ARGV = f"/usr/bin/python3 {CURRENT}/{FROM_GUARD_SCRIPT} {FROM_GUARD_SOCKET} {CURRENT}/{SENDER_LOGINS}"
 _DETACHED_FROM_GUARD = (
-    f"install -d /run/mailbox-iac && setsid -f sh -c 'echo $$ > {_FROM_GUARD_PID}; exec setpriv --reuid=nobody "
-    f"--regid=nogroup --clear-groups {_FROM_GUARD_ARGV}' < /dev/null >> {LOG_DIR}/from-guard.log 2>&1"
+    f"install -d /run/mailbox-iac && setsid -f sh -c 'echo $$ > {_FROM_GUARD_PID}; exec setpriv "
+    f"--reuid={_FROM_GUARD_USER} --regid={_FROM_GUARD_USER} --clear-groups {_FROM_GUARD_ARGV}' "
+    f"< /dev/null >> {LOG_DIR}/from-guard.log 2>&1"
 )
 _STOP_FROM_GUARD = f'kill "$(cat {_FROM_GUARD_PID})"; while {_alive(_FROM_GUARD_PID)}; do sleep 0.2; done'
 _FROM_GUARD_UNIT = f"""[Unit]
@@ -188,8 +192,8 @@ Description=mailbox-iac: the header From a mailbox may send with (milter)
 Before=postfix.service
 
 [Service]
-User=nobody
-Group=nogroup
+User={_FROM_GUARD_USER}
+Group={_FROM_GUARD_USER}
 ExecStart={_FROM_GUARD_ARGV}
 Restart=on-failure
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbox_iac.mailhost import render
+from mailbox_iac.mailhost import apply, render
 from mailbox_iac.mailhost.from_guard import parse_logins, refusal
 from tests.core.test_mailhost_render import KEYS, MAILHOST
 
@@ -102,3 +102,11 @@ def test_the_submission_ports_run_the_milter_before_signing(tmp_path: Path) -> N
         text=True,
         check=True,
     )
+
+
+def test_its_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
+    unit = tmp_path / f"{apply.FROM_GUARD}.service"
+    unit.write_text(apply._FROM_GUARD_UNIT)
+    verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    ours = [line for line in verified.stderr.splitlines() if str(unit) in line]
+    assert verified.returncode == 0 and ours == [], verified.stderr
