@@ -328,8 +328,9 @@ def preview(
     ] = None,
 ) -> None:
     """Preview the tenants a change affects (their spec or stack file changed; shared code affects all),
-    after validating every spec. Prints a Markdown summary that fits a PR comment (under 60,000
-    characters); the full output and JSON are written next to it.
+    after validating every spec. A deleted spec is previewed as the destroy of its stack, refused unless
+    that stack's config sets `mailbox-iac:allowDestroy: "true"`. Prints a Markdown summary that fits a
+    PR comment (under 60,000 characters); the full output and JSON are written next to it.
 
     Exit code 0 no changes, 2 changes, 1 error or guard-rail violation.
     """
@@ -348,8 +349,14 @@ def preview(
     except SpecInvalid as exc:
         validation_errors = [str(e) for e in exc.errors]
     tenants = previewing.affected_tenants(files, _tenants("all"))
-    engine = _engine(sandbox) if tenants else None
-    previews = [previewing.preview_tenant(engine, t) for t in tenants] if engine else []
+    removed = previewing.removed_tenants(files, root)
+    engine = _engine(sandbox) if tenants or removed else None
+    previews = (
+        [previewing.preview_tenant(engine, t) for t in tenants]
+        + [previewing.preview_removal(engine, t) for t in removed]
+        if engine
+        else []
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "full.md").write_text(previewing.full_markdown(previews))
     (output_dir / "summary.json").write_text(previewing.as_json(previews, validation_errors))
@@ -417,8 +424,11 @@ def drift(
     """Report what changed behind our back, read-only: state vs Hostwinds/Cloudflare/the mail host
     (refresh --preview-only), and live DNS vs the spec including records nobody declared.
 
+    A tenant with a spec and no stack yet is reported as not deployed, not as an error.
     Exit code 0 no drift, 2 drift, 1 error. Repair with `mailbox-iac up --refresh`.
     """
+    from pulumi.automation import StackNotFoundError
+
     from mailbox_iac.ops import drift as drifting
     from mailbox_iac.program import deployed_state
 
@@ -432,22 +442,31 @@ def drift(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     cloudflare = cloudflare_api.client(env)
+    not_deployed = []
     for tenant in names:
         try:
-            stack = engine.existing(tenant)
+            try:
+                stack = engine.existing(tenant)
+            except StackNotFoundError:
+                not_deployed.append(tenant)  # a spec not applied yet has nothing to drift from
+                continue
             findings += drifting.state_findings(tenant, stack)
             state, _ = deployed_state(stack, engine.project_dir)
             findings += drifting.dns_findings(state, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores)
         except Exception as exc:
             errors.append(f"{tenant}: {'; '.join(failures.diagnostics(str(exc), limit=3)) or type(exc).__name__}")
+    checked = [t for t in names if t not in not_deployed]
     typer.echo(
-        drifting.as_json(findings) if fmt is DriftFormat.json else drifting.as_markdown(findings, names), nl=False
+        drifting.as_json(findings, not_deployed)
+        if fmt is DriftFormat.json
+        else drifting.as_markdown(findings, checked, not_deployed),
+        nl=False,
     )
     for error in errors:
         typer.echo(f"error: {error}", err=True)
     if errors:
         typer.echo(
-            "next: a tenant named above could not be checked (no such stack, no outputs yet, or an API refusing "
+            "next: a tenant named above could not be checked (no outputs yet, or an API refusing "
             "its credentials); fix that and run drift again: the other tenants' findings are above",
             err=True,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,13 +144,17 @@ def _value(rtype: str, content: str, priority: int | None) -> str:
     return dns.expected({"type": rtype, "content": content, "priority": priority or 0})
 
 
-def as_json(findings: list[Finding]) -> str:
-    return json.dumps({"drift": bool(findings), "findings": [asdict(f) for f in findings]}, indent=2)
+def as_json(findings: list[Finding], not_deployed: Sequence[str] = ()) -> str:
+    report = {"drift": bool(findings), "findings": [asdict(f) for f in findings], "not_deployed": list(not_deployed)}
+    return json.dumps(report, indent=2)
 
 
-def as_markdown(findings: list[Finding], tenants: list[str]) -> str:
+def as_markdown(findings: list[Finding], tenants: list[str], not_deployed: Sequence[str] = ()) -> str:
+    """`tenants`: those checked; `not_deployed`: those with a spec and no stack yet (nothing to drift)."""
+    absent = f"Not deployed yet (no stack): {', '.join(not_deployed)}.\n" if not_deployed else ""
     if not findings:
-        return f"No drift in {len(tenants)} tenant(s): {', '.join(tenants)}.\n"
+        checked = f"No drift in {len(tenants)} tenant(s): {', '.join(tenants)}.\n" if tenants else ""
+        return checked + absent
     lines = [
         f"**Drift: {len(findings)} finding(s)**",
         "",
@@ -157,4 +162,4 @@ def as_markdown(findings: list[Finding], tenants: list[str]) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {f.tenant} | {f.layer} | `{f.resource}` | {f.differs} | {f.fix} |" for f in findings]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (f"\n{absent}" if absent else "")

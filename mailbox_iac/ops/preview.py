@@ -33,6 +33,7 @@ class TenantPreview:
     error: str = ""
     output: str = ""
     diff: list[str] = field(default_factory=list)  # render.change_lines: each change, old => new
+    removed: bool = False  # its spec was deleted: the preview is of a destroy
 
     @property
     def changes(self) -> int:
@@ -57,6 +58,53 @@ def affected_tenants(files: list[str], tenants: list[str]) -> list[str]:
     touched = {Path(f).stem for f in files if f.startswith("specs/")}
     touched |= {Path(f).name.removeprefix("Pulumi.").removesuffix(".yaml") for f in files if f.startswith("stacks/")}
     return sorted(t for t in tenants if t in touched)
+
+
+def removed_tenants(files: list[str], root: Path) -> list[str]:
+    """Tenants whose spec the change deletes."""
+    return sorted(
+        Path(f).stem for f in files if f.startswith("specs/") and f.endswith(".yaml") and not (root / f).exists()
+    )
+
+
+def preview_removal(engine: Engine, tenant: str) -> TenantPreview:
+    """What deleting a tenant's spec would do: destroy its stack. Refused unless the stack's config says
+    `mailbox-iac:allowDestroy: true` (its servers, mailboxes and delivered mail go)."""
+    result = TenantPreview(tenant, removed=True)
+    lines: list[str] = []
+    try:
+        stack = engine.existing(tenant)
+    except auto.StackNotFoundError:
+        result.output = f"{tenant}: never deployed, nothing to destroy"
+        return result
+    try:
+        outcome = stack.preview_destroy(on_output=lines.append, color="never")
+        result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
+        resources = (stack.export_stack().deployment or {}).get("resources", [])
+        result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources if _owned(r)]
+        allowed = stack.get_all_config().get("mailbox-iac:allowDestroy")
+        if result.changes and not (allowed and allowed.value.lower() == "true"):
+            result.violations = [
+                f"deleting specs/{tenant}.yaml destroys tenant {tenant}: {result.changes} resource(s), its servers "
+                f'and mailboxes with their mail. To go ahead, set `mailbox-iac:allowDestroy: "true"` in '
+                f"stacks/Pulumi.{tenant}.yaml in the same change"
+            ]
+    except auto.CommandError as exc:
+        result.error = "; ".join(failures.diagnostics(str(exc), limit=3)) or "preview of the destroy failed"
+        lines.append(str(exc))
+    result.output = "\n".join(lines)
+    return result
+
+
+def _owned(resource: dict[str, object]) -> bool:
+    """A resource of the tenant's, not the stack itself or a provider instance."""
+    kind = str(resource["type"])
+    return kind != "pulumi:pulumi:Stack" and not kind.startswith("pulumi:providers:")
+
+
+def _kind(token: str) -> str:
+    """`pulumi-python:dynamic/mailhost:Mailbox` -> `Mailbox`; `cloudflare:index/dnsRecord:DnsRecord` -> `DnsRecord`."""
+    return token.rsplit(":", 1)[-1]
 
 
 def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
@@ -108,7 +156,7 @@ def _tenant_section(p: TenantPreview, output_cap: int) -> str:
     """A tenant's changes as a diff (deletions and replacements first, marked), its refusals and errors,
     and the engine's output folded."""
     gone = [c for c in p.diff if c.startswith("-")]
-    out = [f"### {p.tenant}", ""]
+    out = [f"### {p.tenant}" + (" (spec deleted: the stack would be destroyed)" if p.removed else ""), ""]
     if gone:
         out += [f"**{len(gone)} deletion(s) or replacement(s)**", ""]
     if p.diff:

@@ -27,6 +27,14 @@ def test_reports() -> None:
     finding = Finding(
         "acme", "dns-undeclared", "TXT acme-mail.com", "a record nobody declared: 'v=spf1 ~all'", "delete it"
     )
-    assert json.loads(as_json([finding])) == {"drift": True, "findings": [finding.__dict__]}
+    assert json.loads(as_json([finding])) == {"drift": True, "findings": [finding.__dict__], "not_deployed": []}
     assert as_markdown([], ["acme", "globex"]) == "No drift in 2 tenant(s): acme, globex.\n"
     assert "| acme | dns-undeclared | `TXT acme-mail.com` |" in as_markdown([finding], ["acme"])
+
+
+def test_tenants_not_deployed_are_reported_apart() -> None:
+    assert json.loads(as_json([], ["newco"]))["not_deployed"] == ["newco"]
+    assert (
+        as_markdown([], ["acme"], ["newco"]) == "No drift in 1 tenant(s): acme.\nNot deployed yet (no stack): newco.\n"
+    )
+    assert as_markdown([], [], ["newco"]) == "Not deployed yet (no stack): newco.\n"

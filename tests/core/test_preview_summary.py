@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from mailbox_iac.ops.preview import SUMMARY_CAP, TenantPreview, affected_tenants, exit_code, summary_markdown
+from pathlib import Path
+
+from mailbox_iac.ops.preview import (
+    SUMMARY_CAP,
+    TenantPreview,
+    affected_tenants,
+    exit_code,
+    removed_tenants,
+    summary_markdown,
+)
 
 TENANTS = ["acme", "demo", "globex"]
 
@@ -57,3 +66,16 @@ def test_the_summary_shows_each_change_deletions_first_and_the_engine_output_fol
     assert "```diff" in section and "'v=DMARC1; p=quarantine' => 'v=DMARC1; p=reject'" in section
     assert "<details><summary>engine output</summary>" in section and "```injected fence```" not in section
     assert "### same" not in text  # nothing to show for a tenant without changes
+
+
+def test_a_deleted_spec_is_previewed_as_a_destroy(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "kept.yaml").write_text("tenant: kept\n")
+    files = ["specs/kept.yaml", "specs/gone.yaml", "specs/README.md", "stacks/Pulumi.gone.yaml"]
+    assert removed_tenants(files, tmp_path) == ["gone"]
+    gone = TenantPreview("gone", counts={"delete": 2}, diff=["- Mailbox ada@gone.example"], removed=True)
+    gone.violations = ["deleting specs/gone.yaml destroys tenant gone"]
+    summary = summary_markdown([gone], [], "full.md")
+    assert "| gone | 0 | 0 | 0 | 2 | violation |" in summary
+    assert "### gone (spec deleted: the stack would be destroyed)" in summary
+    assert "- Mailbox ada@gone.example" in summary

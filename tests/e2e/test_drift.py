@@ -65,6 +65,28 @@ def test_clean_stack_has_no_drift(demo: Demo) -> None:
     assert drift(demo) == (0, [])
 
 
+def test_a_tenant_never_deployed_is_reported_as_such(demo: Demo) -> None:
+    copies = [demo.root / "specs" / "acme.yaml", demo.root / "stacks" / "Pulumi.acme.yaml"]
+    for copy in copies:
+        shutil.copy(REPO / copy.parent.name / copy.name, copy)
+    try:
+        runs = {
+            fmt: subprocess.run(
+                [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", "all", "--sandbox", "--format", fmt],
+                cwd=demo.root,
+                capture_output=True,
+                text=True,
+            )
+            for fmt in ("markdown", "json")
+        }
+    finally:
+        for copy in copies:
+            copy.unlink()
+    assert runs["markdown"].returncode == 0, runs["markdown"].stdout + runs["markdown"].stderr
+    assert runs["markdown"].stdout == "No drift in 1 tenant(s): demo.\nNot deployed yet (no stack): acme.\n"
+    assert runs["json"].returncode == 0 and json.loads(runs["json"].stdout)["not_deployed"] == ["acme"]
+
+
 def test_records_nobody_declared_are_found_and_can_be_ignored(demo: Demo) -> None:
     zid = zone_id(demo)
     spf = cloudflare(

@@ -1,5 +1,6 @@
 """PR preview on the sandbox with the real engine and a git fixture: only the changed tenant is previewed,
-its counts are right, a guard-rail violation fails it, and no change means exit 0."""
+its counts are right, a guard-rail violation fails it, no change means exit 0, and a deleted spec is
+previewed as the destroy of its stack, refused until its config allows it."""
 
 from __future__ import annotations
 
@@ -84,5 +85,23 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         assert f"MX:{zone} would be deleted" in violations and "allowMassChanges" in violations
         section = summary[summary.index("### p2") :]
         assert f"- dns_record MX:{zone}" in section and "- refused: " in section and "deletion(s)" in section
+
+        # Removing a tenant: its spec deleted, the preview is the destroy of its stack, refused until allowed.
+        git(tmp_path, "checkout", "--", "specs/p2.yaml")
+        git(tmp_path, "rm", "-qf", "specs/p1.yaml")
+        code, report, summary = preview(tmp_path)
+        [p1] = report["tenants"]
+        assert code == 1 and p1["removed"] and p1["counts"]["delete"] > 0, p1
+        assert "allowDestroy" in " ".join(p1["violations"])
+        assert "### p1 (spec deleted: the stack would be destroyed)" in summary
+        assert "- Mailbox mailbox-ann@p1-mail.example" in p1["diff"] and "- MailHost mailhost-mx1" in p1["diff"], p1[
+            "diff"
+        ]
+        stack_file = tmp_path / "stacks/Pulumi.p1.yaml"
+        config = yaml.safe_load(stack_file.read_text())
+        config["config"]["mailbox-iac:allowDestroy"] = "true"
+        stack_file.write_text(yaml.safe_dump(config))
+        code, report, _ = preview(tmp_path)
+        assert code == 2 and report["tenants"][0]["violations"] == [], report
     finally:
         run.down(tmp_path)
