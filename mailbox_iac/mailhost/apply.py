@@ -161,6 +161,17 @@ def _alive(pidfile: str) -> str:
     return f'kill -0 "$(cat {pidfile} 2>/dev/null)" 2>/dev/null'
 
 
+def _stop(pidfile: str, signal: str = "") -> str:
+    """Signals the process its pid file names (SIGTERM unless told) and waits until it is gone."""
+    kill = f"kill -{signal}" if signal else "kill"
+    return f'{kill} "$(cat {pidfile})"; while {_alive(pidfile)}; do sleep 0.2; done'
+
+
+def _restarted(pidfile: str, start: str, signal: str = "") -> tuple[str, str, str]:
+    """(is it running, restart it, start it) for a daemon that reads its files only when it starts."""
+    return _alive(pidfile), f"{_stop(pidfile, signal)}; {start}", start
+
+
 _DETACHED_RATE_LIMIT = f"setsid -f policyd-rate-limit >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
 # The resolver has no check mode: its own loader reads the file (and fails on what it cannot use), with
 # the Debian python3 its package is installed for.
@@ -186,7 +197,6 @@ _DETACHED_FROM_GUARD = (
     f"--reuid={_FROM_GUARD_USER} --regid={_FROM_GUARD_USER} --clear-groups {_FROM_GUARD_ARGV}' "
     f"< /dev/null >> {LOG_DIR}/from-guard.log 2>&1"
 )
-_STOP_FROM_GUARD = f'kill "$(cat {_FROM_GUARD_PID})"; while {_alive(_FROM_GUARD_PID)}; do sleep 0.2; done'
 _FROM_GUARD_UNIT = f"""[Unit]
 Description=mailbox-iac: the header From a mailbox may send with (milter)
 Before=postfix.service
@@ -216,19 +226,9 @@ DAEMONS = {
         "install -d -o opendmarc -g opendmarc /run/opendmarc && opendmarc -c /etc/opendmarc.conf",
     ),
     # It reads its configuration once: a reload is a restart. SIGINT is how its own unit stops it.
-    "policyd-rate-limit": (
-        _alive(RATE_LIMIT_PID),
-        f'kill -INT "$(cat {RATE_LIMIT_PID})"; while {_alive(RATE_LIMIT_PID)}; do sleep 0.2; done; '
-        + _DETACHED_RATE_LIMIT,
-        _DETACHED_RATE_LIMIT,
-    ),
-    "postfix-mta-sts-resolver": (
-        _alive(STS_RESOLVER_PID),
-        f'kill "$(cat {STS_RESOLVER_PID})"; while {_alive(STS_RESOLVER_PID)}; do sleep 0.2; done; '
-        + _DETACHED_STS_RESOLVER,
-        _DETACHED_STS_RESOLVER,
-    ),
-    FROM_GUARD: (_alive(_FROM_GUARD_PID), f"{_STOP_FROM_GUARD}; {_DETACHED_FROM_GUARD}", _DETACHED_FROM_GUARD),
+    "policyd-rate-limit": _restarted(RATE_LIMIT_PID, _DETACHED_RATE_LIMIT, "INT"),
+    "postfix-mta-sts-resolver": _restarted(STS_RESOLVER_PID, _DETACHED_STS_RESOLVER),
+    FROM_GUARD: _restarted(_FROM_GUARD_PID, _DETACHED_FROM_GUARD),
     "nginx": (_alive("/run/nginx.pid"), "nginx -s reload", "nginx"),
 }
 RESTARTED = {"policyd-rate-limit", "postfix-mta-sts-resolver", FROM_GUARD}  # no reload under systemd either
@@ -355,5 +355,5 @@ def restore_script() -> str:
     reload = "\n".join(
         f"if {running}; then {again}; fi" for service, (running, again, _) in DAEMONS.items() if service != FROM_GUARD
     )
-    stop = f"if {DAEMONS[FROM_GUARD][0]}; then {_STOP_FROM_GUARD}; fi"  # nothing refers to it any more
+    stop = f"if {_alive(_FROM_GUARD_PID)}; then {_stop(_FROM_GUARD_PID)}; fi"  # nothing refers to it any more
     return f"set -u\n{restore}\n{reload}\n{stop}\nrm -rf {CURRENT} {RELEASES}\n"
