@@ -61,6 +61,10 @@ ENVIRONMENT = (
     Setting("CLOUDFLARE_BASE_URL", "the Cloudflare API, when the stack has no `cloudflare:baseUrl`"),
     Setting("MAILBOX_IAC_DNS_RESOLVER", "host:port of the DNS server checks ask (default: the zone's own servers)"),
     Setting("MAILBOX_IAC_TLS_ROOTS", "a PEM file of roots trusted besides the system's (a private ACME CA)"),
+    Setting(
+        "MAILBOX_IAC_DNS_ROOT",
+        "a zone file of the DNS root the hosts' resolvers use instead of the Internet's: its servers and key",
+    ),
     Setting("MAILBOX_IAC_ACME_DIRECTORY", "the ACME directory where the stack sets none"),
     Setting("MAILBOX_IAC_ACME_CA", "a PEM file the hosts' certbot trusts for that directory"),
     Setting("MAILBOX_IAC_CACHE", "where bootstrap keeps the built engine (default `~/.cache/mailbox-iac`)"),

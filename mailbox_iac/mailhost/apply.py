@@ -32,6 +32,7 @@ from mailbox_iac.mailhost.render import (
     MAIL_DIR,
     RATE_LIMIT_CONFIG,
     RATE_LIMIT_PID,
+    RESOLV_CONF,
     RESOLVERS,
     ROOT,
     SENDER_LOGINS,
@@ -40,11 +41,14 @@ from mailbox_iac.mailhost.render import (
     STS_RESOLVER_PID,
     TLS_CERT,
     TLS_KEY,
+    UNBOUND_CONFIG,
     USERS_DIR,
     File,
     services_changed,
     site_cert,
 )
+from mailbox_iac.mailhost.resolver import LOCAL
+from mailbox_iac.mailhost.resolver import PID as UNBOUND_PID
 from mailbox_iac.mailhost.ssh import RemoteCommandFailed
 from mailbox_iac.plan.model import MailHostPlan
 
@@ -86,6 +90,8 @@ def prepare(conn: Connection, host: HostFacts, hostname: str, sites: Sequence[st
         f"install -d -m 0750 -o root -g dovecot {USERS_DIR}; "
         f"install -d -m 0770 -o vmail -g vmail {MAIL_DIR}; "
         "install -d -m 0700 -o policyd-rate-limit -g policyd-rate-limit /var/lib/policyd-rate-limit; "
+        # Debian's unit makes unbound's copy of the root key at each start; without systemd this does.
+        "[ -s /var/lib/unbound/root.key ] || /usr/libexec/unbound-helper root_trust_anchor_update; "
         f"{{ echo 'forward-zone:'; echo '  name: \".\"'; "
         f"awk '/^nameserver/ {{print \"  forward-addr: \" $2}}' /etc/resolv.conf; }} > {RESOLVERS}.new && "
         f"mv {RESOLVERS}.new {RESOLVERS}; " + "; ".join(_placeholder(name, *files) for name, files in certs)
@@ -146,6 +152,7 @@ def validate(conn: Connection, name: str) -> None:
         ["/usr/bin/python3", "-c", _COMPILES_WITH_MILTER, f"{release_dir}/{FROM_GUARD_SCRIPT}"],
         ["/usr/bin/python3", "-c", _LOADS_STS_CONFIG, f"{release_dir}/{STS_RESOLVER_CONFIG}"],
         ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
+        ["unbound-checkconf", f"{release_dir}/{UNBOUND_CONFIG}"],
     ]
     problems = []
     for argv in checks:
@@ -211,8 +218,24 @@ Restart=on-failure
 WantedBy=multi-user.target
 """
 _FROM_GUARD_UNIT_PATH = f"/etc/systemd/system/{FROM_GUARD}.service"
+# The resolver answers (a query for the root's NS, any NOERROR reply) within 10 s, or activation fails
+# before /etc/resolv.conf names it. Written over in place: in a container it may be a bind mount.
+_RESOLVER_ANSWERS = (
+    "import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); "
+    f"s.sendto(bytes.fromhex('abcd010000010000000000000000020001'), ('{LOCAL}', 53)); r = s.recv(512); "
+    "sys.exit(0 if r[:2] == bytes.fromhex('abcd') and r[3] & 15 == 0 else 1)"
+)
+_USE_LOCAL_RESOLVER = (
+    f'i=0; until /usr/bin/python3 -c "{_RESOLVER_ANSWERS}" 2>/dev/null; do i=$((i+1)); '
+    "[ $i -lt 50 ] || fail 'the local resolver (unbound) does not answer'; sleep 0.2; done\n"
+    f"[ -e {ROOT}/original/resolv.conf ] || cp -L /etc/resolv.conf {ROOT}/original/resolv.conf\n"
+    f"cmp -s {CURRENT}/{RESOLV_CONF} /etc/resolv.conf || {{ [ ! -L /etc/resolv.conf ] || rm -f /etc/resolv.conf; "
+    f"cat {CURRENT}/{RESOLV_CONF} > /etc/resolv.conf; }} || fail 'pointing resolv.conf at the local resolver'"
+)
+_DETACHED_UNBOUND = f"setsid -f unbound -d -c /etc/unbound/unbound.conf >> {LOG_DIR}/unbound.log 2>&1 < /dev/null"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
+    "unbound": (_alive(UNBOUND_PID), f'kill -HUP "$(cat {UNBOUND_PID})"', _DETACHED_UNBOUND),
     "postfix": ("postfix status >/dev/null 2>&1", "postfix reload", "postfix start"),
     "dovecot": ("doveadm service status >/dev/null 2>&1", "doveadm reload", "dovecot"),
     "opendkim": (
@@ -233,6 +256,7 @@ DAEMONS = {
 }
 RESTARTED = {"policyd-rate-limit", "postfix-mta-sts-resolver", FROM_GUARD}  # no reload under systemd either
 SERVICES = (
+    "unbound",
     "opendkim",
     "opendmarc",
     "policyd-rate-limit",
@@ -285,6 +309,7 @@ fail() {{
 {switch(release)} || fail 'switching the current release'
 postfix check || fail 'postfix check'
 {services}
+{_USE_LOCAL_RESOLVER}
 cd {RELEASES} && ls -1t | grep -v -x -e {release} -e {previous or release} | tail -n +{KEEP_RELEASES} | xargs -r rm -rf
 result ok
 """
@@ -356,4 +381,5 @@ def restore_script() -> str:
         f"if {running}; then {again}; fi" for service, (running, again, _) in DAEMONS.items() if service != FROM_GUARD
     )
     stop = f"if {_alive(_FROM_GUARD_PID)}; then {_stop(_FROM_GUARD_PID)}; fi"  # nothing refers to it any more
-    return f"set -u\n{restore}\n{reload}\n{stop}\nrm -rf {CURRENT} {RELEASES}\n"
+    resolv = f"if [ -e {ROOT}/original/resolv.conf ]; then cat {ROOT}/original/resolv.conf > /etc/resolv.conf; fi"
+    return f"set -u\n{resolv}\n{restore}\n{reload}\n{stop}\nrm -rf {CURRENT} {RELEASES}\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from mailbox_iac.mailhost.connection import Connection
-from mailbox_iac.mailhost.render import CURRENT, LINKS
+from mailbox_iac.mailhost.render import CURRENT, LINKS, RESOLV_CONF
 
 T = TypeVar("T")
 
@@ -25,6 +25,7 @@ PACKAGES = (
     "policyd-rate-limit",
     "postfix-mta-sts-resolver",
     "python3-milter",  # from_guard.py
+    "unbound",  # the host's validating resolver (DANE)
     "openssl",
     "ca-certificates",
     "nginx-light",
@@ -94,13 +95,19 @@ def digests_of(directory: str) -> Reader[dict[str, str]]:
 
 
 def parse_links(_status: int, out: str) -> dict[str, str]:
-    """One `readlink` answer per live link, in LINKS order -> {release path: what the live file is}: absent
-    when it points into the live release, else `not-linked:<hash of its target>` (a hand-made file)."""
+    """One `readlink` answer per live link, in LINKS order, then the digest of /etc/resolv.conf -> {release
+    path: what the live file is}: a link is absent when it points into the live release, else
+    `not-linked:<hash of its target>` (a hand-made file); resolv.conf, not a link, is its live digest."""
+    lines = out.splitlines()
     found = {}
-    for (rel, _), target in zip(LINKS.items(), out.splitlines(), strict=True):
+    for (rel, _), target in zip(LINKS.items(), lines[: len(LINKS)], strict=True):
         if target != f"{CURRENT}/{rel}":
             found[rel] = "not-linked:" + hashlib.sha256(target.encode()).hexdigest()[:12]
+    found[RESOLV_CONF] = "".join(lines[len(LINKS) :]).split(" ")[0]
     return found
 
 
-LINK_TARGETS = Reader(" ; ".join(f"readlink {live} || echo -" for live in LINKS.values()), parse_links)
+LINK_TARGETS = Reader(
+    " ; ".join(f"readlink {live} || echo -" for live in LINKS.values()) + " ; sha256sum /etc/resolv.conf || echo -",
+    parse_links,
+)

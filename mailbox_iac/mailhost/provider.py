@@ -27,6 +27,7 @@ from pulumi.dynamic import (
 
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
 from mailbox_iac.mailhost.connection import Connection
+from mailbox_iac.mailhost.resolver import root_from_environment
 from mailbox_iac.mailhost.ssh import HostKeyMismatch, SshConnection, SshError, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.unknown import has_unknown
@@ -97,7 +98,7 @@ def plan_from(data: dict[str, Any]) -> MailHostPlan:
 
 def desired_files(props: dict[str, Any]) -> dict[str, render.File]:
     keys = {tuple(k.split("/", 1)): pem for k, pem in (props.get("dkim_keys") or {}).items()}
-    return render.render(plan_from(props["plan"]), keys)
+    return render.render(plan_from(props["plan"]), keys, root_from_environment())
 
 
 class _OnHost(ResourceProvider):

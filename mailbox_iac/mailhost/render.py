@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from mailbox_iac.mailhost.resolver import RESOLVER_LINES, Root, unbound_conf
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.spec.model import DEFAULT_DAILY_LIMIT
 
@@ -51,6 +52,8 @@ FROM_GUARD_SOCKET = "inet:8895@127.0.0.1"  # from_guard.py: the header From a lo
 FROM_GUARD_MILTER = "inet:127.0.0.1:8895"
 FROM_GUARD_SCRIPT = "from-guard/from_guard.py"  # in a release
 SENDER_LOGINS = "postfix/sender_logins"  # address -> logins: the envelope and the header From rule
+UNBOUND_CONFIG = "unbound/unbound.conf"  # in a release: the host's validating resolver (resolver.py)
+RESOLV_CONF = "unbound/resolv.conf"  # written over /etc/resolv.conf once unbound answers (not a link)
 SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle: what outbound TLS verifies against
 DAY = 86400
 # What OpenDKIM signs, and over-signs so that none of them can be added after signing: RFC 6376 §5.4's
@@ -83,6 +86,7 @@ LINKS = {
     RATE_LIMIT_CONFIG: "/etc/policyd-rate-limit.yaml",
     STS_RESOLVER_CONFIG: "/etc/mta-sts-daemon.yml",
     "nginx/nginx.conf": "/etc/nginx/nginx.conf",
+    UNBOUND_CONFIG: "/etc/unbound/unbound.conf",
 }
 # nginx reads the MTA-STS policies at each request: a changed policy needs no reload.
 SERVICE_OF = {
@@ -94,6 +98,7 @@ SERVICE_OF = {
     "mta-sts-resolver": "postfix-mta-sts-resolver",
     "from-guard": "mailbox-iac-from-guard",
     "nginx": "nginx",
+    "unbound": "unbound",
     "mta-sts": None,
 }
 
@@ -157,9 +162,11 @@ smtpd_tls_auth_only = yes
 smtpd_tls_protocols = >=TLSv1.2
 smtpd_tls_mandatory_protocols = >=TLSv1.2
 smtpd_tls_loglevel = 1
-# Outbound: TLS when offered; verified, and required, where the recipient's MTA-STS policy says so
-# ("Verified TLS connection established" in the log). An unanswered policy lookup defers the mail.
-smtp_tls_security_level = may
+# Outbound: TLS when offered; verified, and required, where the recipient publishes TLSA records in a
+# signed zone (DANE, through the host's validating resolver) or an MTA-STS policy says so ("Verified TLS
+# connection established" in the log). An unanswered policy lookup defers the mail.
+smtp_dns_support_level = dnssec
+smtp_tls_security_level = dane
 smtp_tls_CAfile = {SYSTEM_CAS}
 smtp_tls_policy_maps = socketmap:inet:{STS_RESOLVER}:postfix
 smtp_tls_loglevel = 1
@@ -523,8 +530,9 @@ def _map(rows: list[tuple[str, str]]) -> str:
     return HEADER + "".join(f"{_safe(k)} {v}\n" for k, v in rows)
 
 
-def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[str, File]:
-    """Every file of a release, relative to the release directory. `dkim_keys`: (domain, selector) -> PEM."""
+def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str], root: Root | None = None) -> dict[str, File]:
+    """Every file of a release, relative to the release directory. `dkim_keys`: (domain, selector) -> PEM;
+    `root`: the DNS root the host's resolver starts from, when not the Internet's."""
     files = {
         "postfix/main.cf": File(main_cf(plan)),
         "postfix/master.cf": File(master_cf()),
@@ -552,6 +560,8 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str]) -> dict[st
         STS_RESOLVER_CONFIG: File(sts_resolver_conf()),
         "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
         "nginx/nginx.conf": File(nginx_conf(plan)),
+        UNBOUND_CONFIG: File(unbound_conf(root, plan.ipv6)),
+        RESOLV_CONF: File(RESOLVER_LINES),
     }
     key_rows, signing_rows = [], []
     for domain, selector in plan.dkim:

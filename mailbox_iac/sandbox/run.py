@@ -29,7 +29,7 @@ from mailbox_iac.sandbox import acme as sandbox_acme
 from mailbox_iac.sandbox import vps as vps_mod
 from mailbox_iac.sandbox.cloudflare import CloudflareEmulator
 from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
-from mailbox_iac.sandbox.dnsserver import DnsServer
+from mailbox_iac.sandbox.dnsserver import DnsServer, RootKey
 from mailbox_iac.sandbox.hostwinds import HostwindsEmulator, Instance
 from mailbox_iac.sandbox.hostwinds import serve as serve_hostwinds
 
@@ -75,6 +75,7 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         "MAILBOX_IAC_ACME_DIRECTORY": info["acme_directory"],
         "MAILBOX_IAC_ACME_CA": info["acme_ca"],
         "MAILBOX_IAC_TLS_ROOTS": info["tls_roots"],
+        "MAILBOX_IAC_DNS_ROOT": info["dns_root"],
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
         # The stand-in Cloudflare plugin on PATH is the one to use: the real one cannot be downloaded here.
         # Only the sandbox turns acquisition off; everywhere else Pulumi fetches the pinned real plugin.
@@ -119,6 +120,18 @@ def _write_plugin(bin_dir: Path) -> None:
     plugin.chmod(0o755)
 
 
+def _write_dns_root(base: Path, address: str, key: RootKey) -> Path:
+    """The root the hosts' resolvers use instead of the Internet's (MAILBOX_IAC_DNS_ROOT): where it answers
+    and the key it signs with, as root hints and a trust anchor are written."""
+    path = base / "dns-root.zone"
+    path.write_text(
+        "; The sandbox's DNS root: its server and its key (mailbox_iac/mailhost/resolver.py reads this).\n"
+        f". 86400 IN NS root.sandbox.invalid.\nroot.sandbox.invalid. 86400 IN A {address}\n"
+        f". 3600 IN DNSKEY {key.dnskey.to_text()}\n"
+    )
+    return path
+
+
 def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: int = 0, http_port: int = 0) -> None:
     """Run the sandbox in the foreground until SIGTERM or SIGINT."""
     base = state_dir(root)
@@ -154,8 +167,10 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
 
     hw_http = serve_hostwinds(hw, "127.0.0.1", http_port)
     cf_http = serve_cloudflare(cf, "127.0.0.1", 0)
-    dns_local = DnsServer(lookup, "127.0.0.1", dns_port)
-    dns_bridge = DnsServer(lookup, gateway, 53)  # what the VPS hosts ask (their resolv.conf)
+    root_key = RootKey()  # the sandbox's DNS root signs every answer asked for with the DO bit
+    dns_local = DnsServer(lookup, "127.0.0.1", dns_port, root_key)
+    dns_bridge = DnsServer(lookup, gateway, 53, root_key)  # what the VPS hosts ask (their resolvers forward here)
+    dns_root = _write_dns_root(base, gateway, root_key)
     pebble = sandbox_acme.start(base / "acme", gateway, dns_bridge.address)
     _write_plugin(base / "bin")
     info = {
@@ -168,6 +183,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
         "acme_directory": pebble.directory,
         "acme_ca": str(pebble.api_ca),
         "tls_roots": str(pebble.roots),
+        "dns_root": str(dns_root),
         "zones": zones,
     }
     tmp = info_path(root).with_suffix(".tmp")

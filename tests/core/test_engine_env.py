@@ -18,6 +18,7 @@ SANDBOX_INFO = {
     "acme_directory": "https://198.51.100.1:4/dir",
     "acme_ca": "/ca.pem",
     "tls_roots": "/roots.pem",
+    "dns_root": "/dns-root.zone",
     "bin": "/sandbox/bin",
 }
 

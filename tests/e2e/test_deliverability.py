@@ -3,12 +3,15 @@ written by others: checkdmarc (SPF and DMARC records, report authorisations), py
 FROM), dkimpy (the signature and what it covers), opendkim-testkey (the published key against the host's
 private key), and the hosts' own answers: role and report addresses accepted, also across hosts, the
 sender's machine kept out of the headers, the header From tied to the login, the daily cap answered 4xx, forged own-domain senders and DMARC
-p=reject failures refused, Authentication-Results on what arrives."""
+p=reject failures refused, Authentication-Results on what arrives; on the way out, recipients' MTA-STS
+policies (postfix-mta-sts-resolver's own client) and TLSA records (DANE: a wrong one defers the mail)."""
 
 from __future__ import annotations
 
 import email
+import hashlib
 import smtplib
+import ssl
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -21,11 +24,14 @@ import dns.resolver
 import pytest
 import spf
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mailbox_iac.checks.login import Imaps, Submission
 from mailbox_iac.sandbox import run
 from tests.conftest import REPO
 from tests.e2e.test_demo import ZONES, Demo
+from tests.e2e.test_drift import cloudflare
 from tests.e2e.test_tls import Host
 
 GLOBEX_STACK = yaml.safe_load((REPO / "stacks" / "Pulumi.globex.yaml").read_text())
@@ -322,3 +328,51 @@ def test_recipients_mta_sts_policies_are_fetched_and_honoured(globex: dict[str, 
     globex["mx1"].inbox("cleo@globex-mail.com", "sts-1")
     log = mx2.inside("cat /var/log/mailbox-iac/postfix.log").stdout
     assert "Verified TLS connection established to mx1.globex-mail.com" in log, log[-3000:]
+
+
+def _spki_sha256(host: Host) -> str:
+    """DANE-EE(3) SPKI(1) SHA-256(1) of the certificate a host's port 25 serves."""
+    with outside(host, "judge.example") as smtp:
+        smtp.starttls(context=ssl._create_unverified_context())  # noqa: S323  # nosec B323 (DANE judges, not the CA)
+        der = smtp.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+    spki = (
+        x509.load_der_x509_certificate(der).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def test_recipients_tlsa_records_are_enforced_dane(tenants: dict[str, Demo], globex: dict[str, Sender]) -> None:
+    """globex-hello.com (MX mx1.globex-mail.com) publishes only a `testing` MTA-STS policy: what mx2 verifies
+    there comes from DANE alone, through mx2's validating resolver and the sandbox's signed root."""
+    mx1, mx2 = globex["mx1"].host, globex["mx2"].host
+    demo = tenants["globex"]
+    [zone] = cloudflare(demo, "GET", "/zones?name=globex-mail.com")
+    wrong = {"type": "TLSA", "name": "_25._tcp.mx1.globex-mail.com", "content": "3 1 1 " + "00" * 32, "ttl": 60}
+    record = cloudflare(demo, "POST", f"/zones/{zone['id']}/dns_records", wrong)
+    log = "/var/log/mailbox-iac/postfix.log"
+    try:
+        mx2.inside("unbound-control -c /etc/unbound/unbound.conf flush_zone globex-mail.com")
+        seen = len(mx2.inside(f"cat {log}").stdout)
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "cleo@globex-reach.com", "dan@globex-hello.com", "dane-1"
+        message.set_content("to a domain whose MX publishes TLSA")
+        with globex["mx2"].submission("cleo@globex-reach.com") as smtp:
+            smtp.send_message(message)
+        deadline = time.monotonic() + 30
+        while not (
+            tried := [line for line in mx2.inside(f"cat {log}").stdout[seen:].splitlines() if " status=" in line]
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        # The TLSA does not match the certificate: not delivered, held for a retry.
+        assert "to=<dan@globex-hello.com>" in tried[0] and "status=deferred" in tried[0], tried
+        right = {**wrong, "content": f"3 1 1 {_spki_sha256(mx1)}"}
+        cloudflare(demo, "PUT", f"/zones/{zone['id']}/dns_records/{record['id']}", right)
+        # Forget the old records: unbound's cache, and the smtp processes' own (a reload ends them).
+        mx2.inside("unbound-control -c /etc/unbound/unbound.conf flush_zone globex-mail.com && postfix reload")
+        mx2.inside("postqueue -f")
+        globex["mx1"].inbox("dan@globex-hello.com", "dane-1")
+        after = mx2.inside(f"cat {log}").stdout[seen:]
+        assert "Verified TLS connection established to mx1.globex-mail.com" in after, after
+    finally:
+        cloudflare(demo, "DELETE", f"/zones/{zone['id']}/dns_records/{record['id']}")

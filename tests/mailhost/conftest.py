@@ -17,11 +17,13 @@ from mailbox_iac import keys
 from mailbox_iac.mailhost.ssh import SshConnection, SshTarget
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.plan.planner import plan
-from mailbox_iac.sandbox.vps import Vps
+from mailbox_iac.sandbox.dnsserver import DnsServer, RootKey
+from mailbox_iac.sandbox.vps import Vps, ensure_bridge
 from mailbox_iac.spec.load import load_file
 from tests.conftest import SPECS
 
 GATEWAY = "198.51.100.1/24"
+ROOT_ADDRESS = "198.51.100.1"
 TLS = ssl.create_default_context()
 TLS.check_hostname = False
 TLS.verify_mode = ssl.CERT_NONE  # the self-signed certificate of a fresh host; real ones come with ACME
@@ -40,6 +42,10 @@ class MailVps:
 
     def ssh_inputs(self, host_key: str = "") -> dict[str, Any]:
         return {"host": self.address, "port": 22, "user": "root", "private_key": self.private_key, "host_key": host_key}
+
+    def inputs(self, host_key: str = "") -> dict[str, Any]:
+        """A MailHost's inputs for this host."""
+        return {**self.ssh_inputs(host_key), "plan": asdict(self.mailhost), "dkim_keys": self.dkim}
 
     def connect(self) -> SshConnection:
         return SshConnection(SshTarget(self.address, 22, "root", self.private_key, self.vps.host_key()))
@@ -68,14 +74,22 @@ def mail_vps(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     mailhost = state.mailhosts[0]
     vps = Vps(f"t{index}", f"198.51.100.{index}", mailhost.hostname, tmp_path_factory.mktemp("vps"))
     vps.stop()
-    vps.start([public], GATEWAY)
+    ensure_bridge(GATEWAY)
+    key = RootKey()  # a signed root that holds nothing: the host's resolver has a root to start from
+    root = DnsServer(lambda _name, _rdtype: (5, []), ROOT_ADDRESS, 53, key)
+    vps.start([public], GATEWAY, nameserver=ROOT_ADDRESS)
     dkim = {f"{d}/{s}": keys.dkim_key()[0] for d, s in mailhost.dkim}
+    zone = tmp_path_factory.mktemp("dns") / "root.zone"
+    zone.write_text(f". 60 NS root.test.\nroot.test. 60 A {ROOT_ADDRESS}\n. 60 DNSKEY {key.dnskey.to_text()}\n")
     try:
-        yield MailVps(vps, private, mailhost, dkim)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("MAILBOX_IAC_DNS_ROOT", str(zone))  # what the providers read (the sandbox sets it too)
+            yield MailVps(vps, private, mailhost, dkim)
     finally:
         vps.stop()
+        root.close()
 
 
 @pytest.fixture(scope="module")
 def mailhost_inputs(mail_vps: MailVps) -> dict[str, Any]:
-    return {**mail_vps.ssh_inputs(), "plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim}
+    return mail_vps.inputs()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import imaplib
 import smtplib
 import time
-from dataclasses import asdict
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,6 +17,7 @@ from mailbox_iac import keys
 from mailbox_iac.dns import records
 from mailbox_iac.mailhost import apply, facts, render
 from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider, desired_files
+from mailbox_iac.mailhost.resolver import RESOLVER_LINES
 from mailbox_iac.mailhost.ssh import SshDropped
 from tests.mailhost.conftest import TLS, MailVps
 from tests.providers.servicer import Aborted, Driver
@@ -58,10 +58,7 @@ def daemon_pids(mail_vps: MailVps) -> str:
 
 def test_apply_pins_the_host_key_and_passes_postfix_check(mail_vps: MailVps, host: dict[str, Any]) -> None:
     assert host["host_key"] == mail_vps.vps.host_key()
-    assert host["files"] == {
-        p: f.sha256
-        for p, f in desired_files({"plan": host and asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim}).items()
-    }
+    assert host["files"] == {p: f.sha256 for p, f in desired_files(mail_vps.inputs()).items()}
     with mail_vps.connect() as c:
         assert c.run(["postfix", "check"])[0] == 0
         assert facts.HOST.read(c).missing_packages == ()  # present: nothing to install
@@ -69,6 +66,21 @@ def test_apply_pins_the_host_key_and_passes_postfix_check(mail_vps: MailVps, hos
         listening = c.run("ss -ltnH")[1]
     for port in (25, 465, 587, 993):
         assert f":{port} " in listening
+
+
+# The root's DNSKEY with the DO bit, asked of the host's own resolver; prints the reply's AD bit (0 or 1).
+_AD_OF_ROOT_KEY = (
+    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); "
+    "s.sendto(bytes.fromhex('12340100000100000000000100003000010000291000000080000000'), ('127.0.0.1', 53)); "
+    "print((s.recv(4096)[3] >> 5) & 1)"
+)
+
+
+def test_the_host_resolves_through_its_own_validating_resolver(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    with mail_vps.connect() as c:
+        assert c.read("/etc/resolv.conf") == RESOLVER_LINES.encode()
+        assert c.run(["/usr/bin/python3", "-c", _AD_OF_ROOT_KEY])[1].strip() == "1"  # validated: AD set
+        assert c.run(["unbound-control", "-c", "/etc/unbound/unbound.conf", "status"])[0] == 0
 
 
 def test_mail_flows_and_is_dkim_signed(mail_vps: MailVps, host: dict[str, Any]) -> None:
@@ -153,15 +165,19 @@ def test_a_hand_edit_is_drift_and_up_repairs_it(
     assert d.diff(id_, live, mailhost_inputs).changes == proto.DiffResponse.DIFF_NONE
     with mail_vps.connect() as c:
         c.run("echo 'smtpd_helo_required = no' >> /etc/postfix/main.cf")
+        c.run("echo 'nameserver 192.0.2.53' > /etc/resolv.conf")  # as a DHCP client would put it back
     _, drifted = d.read(id_, host)
-    assert drifted["files"]["postfix/main.cf"] != host["files"]["postfix/main.cf"]
+    for path in ("postfix/main.cf", "unbound/resolv.conf"):
+        assert drifted["files"][path] != host["files"][path]
     assert d.diff(id_, drifted, mailhost_inputs).changes == proto.DiffResponse.DIFF_SOME
     repaired = d.update(id_, drifted, mailhost_inputs)
     assert repaired["files"] == host["files"]
+    with mail_vps.connect() as c:
+        assert c.read("/etc/resolv.conf") == RESOLVER_LINES.encode()
 
 
 def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: MailVps, host: dict[str, Any]) -> None:
-    files = desired_files({"plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim})
+    files = desired_files(mail_vps.inputs())
     broken = {
         **files,
         "postfix/main.cf": render.File(files["postfix/main.cf"].content + "this line is not a parameter\n"),
@@ -176,7 +192,7 @@ def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: Ma
 
 
 def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, host: dict[str, Any]) -> None:
-    files = desired_files({"plan": asdict(mail_vps.mailhost), "dkim_keys": mail_vps.dkim})
+    files = desired_files(mail_vps.inputs())
     changed = {**files, "postfix/main.cf": render.File(files["postfix/main.cf"].content + "# a new comment\n")}
     release = render.release_id(changed)
     with mail_vps.connect() as c:
@@ -197,11 +213,7 @@ def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, h
     Driver(MailHostProvider()).update(
         f"{mail_vps.address}:22",
         host,
-        {
-            **mail_vps.ssh_inputs(host["host_key"]),
-            "plan": asdict(mail_vps.mailhost),
-            "dkim_keys": mail_vps.dkim,
-        },
+        mail_vps.inputs(host["host_key"]),
     )
 
 
