@@ -39,6 +39,11 @@ STACK = (
     Setting(
         "mailbox-iac:passwordRotation", "map address -> number; raising a mailbox's number gives it a new password"
     ),
+    Setting(
+        "mailbox-iac:allowDestroy",
+        '`"true"`: the stack may be destroyed when its spec is deleted; otherwise the PR preview of the deletion '
+        "fails (its servers, mailboxes and delivered mail would go)",
+    ),
     Setting("mailbox-iac:protectServers", "default true; the sandbox demo turns it off so `destroy` works"),
     Setting("mailbox-iac:acmeDirectory", "the ACME directory of the certificates (default: Let's Encrypt)"),
     Setting("mailbox-iac:acmeEmail", "the ACME account's contact address (default: none)"),

@@ -13,7 +13,7 @@ ENV = re.compile(
     r"""(?:environ(?:\.get)?\(|environ\[|getenv\(|env\.get\()["']([A-Z][A-Z0-9_]+)["']|\$\{(MAILBOX_IAC_[A-Z_]+)"""
 )
 STACK = re.compile(r"""cfg\.get(?:_bool|_float|_object|_int)?\(["']([A-Za-z]+)["']""")
-PROVIDER = re.compile(r"""config\.get\(["']([a-z-]+:[A-Za-z]+)["']""")
+PROVIDER = re.compile(r"""config(?:\(\))?\.get\(["']([a-z-]+:[A-Za-z]+)["']""")  # also get_all_config().get
 HOSTWINDS_POLL = re.compile(r'POLL_SETTING = "([A-Za-z]+)"')
 
 
