@@ -103,24 +103,18 @@ def answer(query: bytes, lookup: Lookup, key: RootKey | None = None, udp: bool =
         reply.set_rcode(dns.rcode.FORMERR)
         return reply.to_wire()
     q = msg.question[0]
-    signed = key is not None and bool(msg.ednsflags & dns.flags.DO)
-    if signed:
-        assert key is not None
-        lookup = _signed_lookup(lookup, key)
+    signer = key if key is not None and msg.ednsflags & dns.flags.DO else None
+    if signer is not None:
+        lookup = _signed_lookup(lookup, signer)
         reply.use_edns(0, dns.flags.DO, 1232)
-    name = _text(q.name)
-    rcode, rows = lookup(name, dns.rdatatype.to_text(q.rdtype))
+    rcode, rows = lookup(_text(q.name), dns.rdatatype.to_text(q.rdtype))
     reply.set_rcode(dns.rcode.Rcode(rcode))
     if rows:
         rrset = _rrset(q.name, dns.rdatatype.to_text(q.rdtype), rows)
-        reply.answer.append(rrset)
-        if signed:
-            assert key is not None
-            reply.answer.append(key.sign(rrset))
-    elif signed and rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        assert key is not None
-        _deny(reply, q.name, lookup, key)
-    if not (signed and udp):
+        reply.answer += [rrset, signer.sign(rrset)] if signer is not None else [rrset]
+    elif signer is not None and rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        _deny(reply, q.name, lookup, signer)
+    if signer is None or not udp:
         return reply.to_wire()
     try:
         return reply.to_wire(max_size=max(msg.payload, 512))
