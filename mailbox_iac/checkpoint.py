@@ -3,7 +3,7 @@ the other side of `mailbox-iac plan --against` and the PR summary's old -> new v
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mailbox_iac.changes import Key, record_attributes
@@ -34,9 +34,29 @@ def _entry(resource: Mapping[str, Any]) -> tuple[Key, dict[str, str]] | None:
 
 def inventory(deployment: Mapping[str, Any]) -> dict[Key, dict[str, str]]:
     """The servers, DNS records, DKIM keys and mailboxes a checkpoint holds (live resources only)."""
-    found = [
-        _entry(r)
+    found = [_entry(r) for r in _live(deployment)]
+    return dict(e for e in found if e is not None)
+
+
+def _live(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        r
         for r in deployment.get("resources") or []
         if not r.get("delete") and r.get("outputs") is not None and not r.get("pendingReplacement")
     ]
-    return dict(e for e in found if e is not None)
+
+
+def record_rows(deployment: Mapping[str, Any], zones: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """zone -> the DNS records the checkpoint holds in it (`checks.dns.record_row`'s shape), each in the
+    longest of `zones` its name falls in: what drift asks the zone's servers for, whatever the spec now says."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in _live(deployment):
+        if r.get("type") != DNS_RECORD:
+            continue
+        out = r["outputs"]
+        name = str(out["name"]).rstrip(".").lower()
+        zone = max((z for z in zones if name == z or name.endswith("." + z)), key=len, default=None)
+        if zone is not None:
+            row = {"name": name, "type": str(out["type"]), "content": str(out["content"])}
+            found.setdefault(zone, []).append({**row, "priority": int(out.get("priority") or 0)})
+    return found

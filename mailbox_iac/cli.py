@@ -422,15 +422,16 @@ def drift(
     ] = None,
 ) -> None:
     """Report what changed behind our back, read-only: state vs Hostwinds/Cloudflare/the mail host
-    (refresh --preview-only), and live DNS vs the spec including records nobody declared.
+    (refresh --preview-only), and live DNS vs the records the stack deployed, including records nobody
+    declared.
 
-    A tenant with a spec and no stack yet is reported as not deployed, not as an error.
+    A tenant with a spec and no stack yet is reported as not deployed, not as an error; spec changes not
+    applied yet are counted apart (they are not drift: `mailbox-iac up` applies them).
     Exit code 0 no drift, 2 drift, 1 error. Repair with `mailbox-iac up --refresh`.
     """
     from pulumi.automation import StackNotFoundError
 
     from mailbox_iac.ops import drift as drifting
-    from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
     env = {**os.environ, **engine.env}
@@ -442,7 +443,7 @@ def drift(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     cloudflare = cloudflare_api.client(env)
-    not_deployed = []
+    not_deployed, not_applied = [], {}
     for tenant in names:
         try:
             try:
@@ -450,16 +451,20 @@ def drift(
             except StackNotFoundError:
                 not_deployed.append(tenant)  # a spec not applied yet has nothing to drift from
                 continue
-            findings += drifting.state_findings(tenant, stack)
-            state, _ = deployed_state(stack, engine.project_dir)
-            findings += drifting.dns_findings(state, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores)
+            spec = load_file(project.tenant_spec(engine.project_dir, tenant)).tenant
+            found, pending = drifting.stack_findings(
+                tenant, stack, spec, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores
+            )
+            findings += found
+            if pending:
+                not_applied[tenant] = pending
         except Exception as exc:
             errors.append(f"{tenant}: {'; '.join(failures.diagnostics(str(exc), limit=3)) or type(exc).__name__}")
     checked = [t for t in names if t not in not_deployed]
     typer.echo(
-        drifting.as_json(findings, not_deployed)
+        drifting.as_json(findings, not_deployed, not_applied)
         if fmt is DriftFormat.json
-        else drifting.as_markdown(findings, checked, not_deployed),
+        else drifting.as_markdown(findings, checked, not_deployed, not_applied),
         nl=False,
     )
     for error in errors:

@@ -3,8 +3,9 @@
 (a) state vs providers, and (c) the mail host vs the spec: `pulumi refresh --preview-only` (nothing is
     written; the MailHost and Mailbox reads hash the live files and check the accounts over SSH, read-only),
     classified by provider.
-(b) live DNS vs the desired records, asked of the zone's authoritative servers, plus records in the
-    managed zones that nobody declared (listed through the Cloudflare API), minus an ignore file.
+(b) live DNS vs the records the stack deployed (its checkpoint, not the spec), asked of the zone's
+    authoritative servers, plus records in the managed zones that nobody declared (listed through the
+    Cloudflare API), minus an ignore file.
 Repair stays `pulumi up` (with --refresh).
 """
 
@@ -12,19 +13,21 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 from pulumi import automation as auto
 
-from mailbox_iac import cloudflare_api
+from mailbox_iac import checkpoint, cloudflare_api
 from mailbox_iac.checks import dns
 from mailbox_iac.dns import txt
-from mailbox_iac.plan.model import DesiredState
+from mailbox_iac.ops.against import compare
 from mailbox_iac.servers import registry
+from mailbox_iac.spec.resolve import Tenant
 
 
 @dataclass(frozen=True)
@@ -101,36 +104,40 @@ def ignored(tenant: str, rtype: str, name: str, ignores: list[dict[str, str]]) -
 
 
 def dns_findings(
-    state: DesiredState, resolver: str | None, cloudflare: httpx.Client | None, ignores: list[dict[str, str]]
+    tenant: str,
+    deployed: dict[str, list[dict[str, Any]]],
+    resolver: str | None,
+    cloudflare: httpx.Client | None,
+    ignores: list[dict[str, str]],
 ) -> list[Finding]:
-    """Layer (b): every planned record at the authoritative DNS, and the records nobody declared."""
+    """Layer (b): every deployed record (zone -> `checkpoint.record_rows`) at the authoritative DNS, and the
+    records nobody declared. The checkpoint, not the spec: an edit not applied yet is not drift."""
     found: list[Finding] = []
-    for zone in sorted({r.zone for r in state.dns_records}):
-        planned = [r for r in state.dns_records if r.zone == zone]
-        results = dns.records([dns.record_row(r) for r in planned], dns.resolver_for(zone, resolver))
-        for r, check in zip(planned, results, strict=True):
-            if not check.ok and not ignored(state.tenant, r.type, r.name, ignores):
+    for zone, rows in sorted(deployed.items()):
+        results = dns.records(rows, dns.resolver_for(zone, resolver))
+        for row, check in zip(rows, results, strict=True):
+            if not check.ok and not ignored(tenant, row["type"], row["name"], ignores):
                 found.append(
                     Finding(
-                        state.tenant,
+                        tenant,
                         "dns",
                         check.subject,
                         check.detail,
-                        f"`mailbox-iac up --stack {state.tenant} --refresh` publishes it again",
+                        f"`mailbox-iac up --stack {tenant} --refresh` publishes it again",
                         check.check.id,
                     )
                 )
         if cloudflare is None:
             continue
-        wanted = {(r.type, r.name, _value(r.type, r.content, r.priority)) for r in planned}
+        wanted = {(r["type"], r["name"], _value(r["type"], r["content"], r["priority"])) for r in rows}
         for rec in cloudflare_api.zone_records(cloudflare, zone):
             key = (rec["type"], rec["name"], _value(rec["type"], rec["content"], rec.get("priority")))
-            if key in wanted or ignored(state.tenant, rec["type"], rec["name"], ignores):
+            if key in wanted or ignored(tenant, rec["type"], rec["name"], ignores):
                 continue
             value = txt.canonical(rec["content"]) if rec["type"] == "TXT" else rec["content"]
             found.append(
                 Finding(
-                    state.tenant,
+                    tenant,
                     "dns-undeclared",
                     f"{rec['type']} {rec['name']}",
                     f"a record nobody declared: {value[:80]!r}",
@@ -140,18 +147,53 @@ def dns_findings(
     return found
 
 
+def stack_findings(
+    tenant: str,
+    stack: auto.Stack,
+    spec: Tenant,
+    resolver: str | None,
+    cloudflare: httpx.Client | None,
+    ignores: list[dict[str, str]],
+) -> tuple[list[Finding], int]:
+    """All three layers of one deployed stack, and how many changes its spec holds that were not applied."""
+    found = state_findings(tenant, stack)
+    config = stack.get_all_config()
+    zones = json.loads(config["mailbox-iac:allowedZones"].value) if "mailbox-iac:allowedZones" in config else []
+    deployment = stack.export_stack().deployment or {}
+    found += dns_findings(tenant, checkpoint.record_rows(deployment, zones), resolver, cloudflare, ignores)
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    pending, _ = compare(deployment, outputs, spec)
+    return found, len(pending)
+
+
 def _value(rtype: str, content: str, priority: int | None) -> str:
     return dns.expected({"type": rtype, "content": content, "priority": priority or 0})
 
 
-def as_json(findings: list[Finding], not_deployed: Sequence[str] = ()) -> str:
-    report = {"drift": bool(findings), "findings": [asdict(f) for f in findings], "not_deployed": list(not_deployed)}
+def as_json(
+    findings: list[Finding], not_deployed: Sequence[str] = (), not_applied: Mapping[str, int] | None = None
+) -> str:
+    report = {
+        "drift": bool(findings),
+        "findings": [asdict(f) for f in findings],
+        "not_deployed": list(not_deployed),
+        "not_applied": dict(not_applied or {}),
+    }
     return json.dumps(report, indent=2)
 
 
-def as_markdown(findings: list[Finding], tenants: list[str], not_deployed: Sequence[str] = ()) -> str:
-    """`tenants`: those checked; `not_deployed`: those with a spec and no stack yet (nothing to drift)."""
+def as_markdown(
+    findings: list[Finding],
+    tenants: list[str],
+    not_deployed: Sequence[str] = (),
+    not_applied: Mapping[str, int] | None = None,
+) -> str:
+    """`tenants`: those checked; `not_deployed`: those with a spec and no stack yet (nothing to drift);
+    `not_applied`: tenant -> the changes its spec holds that no `up` applied yet."""
     absent = f"Not deployed yet (no stack): {', '.join(not_deployed)}.\n" if not_deployed else ""
+    if not_applied:
+        waiting = ", ".join(f"{t} ({n} change(s))" for t, n in sorted(not_applied.items()))
+        absent += f"Spec changes not applied yet (`mailbox-iac up` applies them): {waiting}.\n"
     if not findings:
         checked = f"No drift in {len(tenants)} tenant(s): {', '.join(tenants)}.\n" if tenants else ""
         return checked + absent

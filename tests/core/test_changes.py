@@ -99,3 +99,29 @@ def test_change_lines_show_old_and_new() -> None:
     ]
     text = render.changes_text("t", found, changes.violations(DEPLOYED, desired))
     assert text.startswith("t: 1 to update, 1 to replace, 1 to delete\n") and "  ! server mx1 would be replaced" in text
+
+
+def test_the_records_drift_checks_come_from_the_checkpoint_in_their_zones() -> None:
+    def record(name: str, rtype: str, content: str, **extra: object) -> dict[str, object]:
+        return {"type": checkpoint.DNS_RECORD, "outputs": {"name": name, "type": rtype, "content": content, **extra}}
+
+    deployment = {
+        "resources": [
+            record("example.com", "MX", "mail.example.com", priority=10.0),
+            record("sel._domainkey.mail.example.com", "TXT", '"v=DKIM1; k=rsa; p=MIIB"'),
+            record("other.org", "A", "192.0.2.1"),  # a zone the stack may not manage (any more): not asked
+            {**record("old.example.com", "A", "192.0.2.9"), "delete": True},
+        ]
+    }
+    rows = checkpoint.record_rows(deployment, ["example.com", "mail.example.com"])
+    assert rows == {
+        "example.com": [{"name": "example.com", "type": "MX", "content": "mail.example.com", "priority": 10}],
+        "mail.example.com": [  # the longest zone the name is in
+            {
+                "name": "sel._domainkey.mail.example.com",
+                "type": "TXT",
+                "content": '"v=DKIM1; k=rsa; p=MIIB"',
+                "priority": 0,
+            }
+        ],
+    }

@@ -27,7 +27,12 @@ def test_reports() -> None:
     finding = Finding(
         "acme", "dns-undeclared", "TXT acme-mail.com", "a record nobody declared: 'v=spf1 ~all'", "delete it"
     )
-    assert json.loads(as_json([finding])) == {"drift": True, "findings": [finding.__dict__], "not_deployed": []}
+    assert json.loads(as_json([finding])) == {
+        "drift": True,
+        "findings": [finding.__dict__],
+        "not_deployed": [],
+        "not_applied": {},
+    }
     assert as_markdown([], ["acme", "globex"]) == "No drift in 2 tenant(s): acme, globex.\n"
     assert "| acme | dns-undeclared | `TXT acme-mail.com` |" in as_markdown([finding], ["acme"])
 
@@ -38,3 +43,10 @@ def test_tenants_not_deployed_are_reported_apart() -> None:
         as_markdown([], ["acme"], ["newco"]) == "No drift in 1 tenant(s): acme.\nNot deployed yet (no stack): newco.\n"
     )
     assert as_markdown([], [], ["newco"]) == "Not deployed yet (no stack): newco.\n"
+
+
+def test_spec_changes_not_applied_are_counted_apart_from_drift() -> None:
+    assert json.loads(as_json([], (), {"acme": 3}))["not_applied"] == {"acme": 3}
+    assert as_markdown([], ["acme"], (), {"acme": 3}) == (
+        "No drift in 1 tenant(s): acme.\nSpec changes not applied yet (`mailbox-iac up` applies them): acme (3 change(s)).\n"
+    )

@@ -1,5 +1,6 @@
 """Drift detection on the sandbox with the real engine: each layer found and classified, undeclared
-records (a second SPF, a stray MX) found, the ignore file honoured, exit codes 0 clean / 2 drift."""
+records (a second SPF, a stray MX) found, the ignore file honoured, exit codes 0 clean / 2 drift, and a
+spec edit not applied yet is not drift."""
 
 from __future__ import annotations
 
@@ -85,6 +86,30 @@ def test_a_tenant_never_deployed_is_reported_as_such(demo: Demo) -> None:
     assert runs["markdown"].returncode == 0, runs["markdown"].stdout + runs["markdown"].stderr
     assert runs["markdown"].stdout == "No drift in 1 tenant(s): demo.\nNot deployed yet (no stack): acme.\n"
     assert runs["json"].returncode == 0 and json.loads(runs["json"].stdout)["not_deployed"] == ["acme"]
+
+
+def test_a_spec_edited_but_not_applied_is_not_drift(demo: Demo) -> None:
+    """Drift compares the world with what the stack deployed: a new DKIM selector and a stricter DMARC
+    policy in the working tree wait for `up` (and no placeholder such as `p=<dkim_key:...>` is asked for)."""
+    spec = demo.root / "specs" / "demo.yaml"
+    applied = spec.read_text()
+    spec.write_text(
+        applied.replace("selector: demo1", "selector: demo2").replace("policy: quarantine", "policy: reject")
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", "demo", "--sandbox", "--format", "json"],
+            cwd=demo.root,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        spec.write_text(applied)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["findings"] == [] and "<dkim_key:" not in result.stdout
+    # reported apart: the new selector's key and record, the old record's deletion, the DMARC update (at least)
+    assert report["not_applied"]["demo"] >= 4, report
 
 
 def test_records_nobody_declared_are_found_and_can_be_ignored(demo: Demo) -> None:
