@@ -31,6 +31,7 @@ from mailbox_iac.mailhost.render import (
     LOG_DIR,
     MAIL_DIR,
     RATE_LIMIT_CONFIG,
+    RATE_LIMIT_LIVE,
     RATE_LIMIT_PID,
     RESOLV_CONF,
     RESOLVERS,
@@ -43,6 +44,8 @@ from mailbox_iac.mailhost.render import (
     TLS_KEY,
     UNBOUND_CONFIG,
     USERS_DIR,
+    WARMUP_SCHEDULE,
+    WARMUP_SCRIPT,
     File,
     services_changed,
     site_cert,
@@ -96,10 +99,15 @@ def prepare(conn: Connection, host: HostFacts, hostname: str, sites: Sequence[st
         f"awk '/^nameserver/ {{print \"  forward-addr: \" $2}}' /etc/resolv.conf; }} > {RESOLVERS}.new && "
         f"mv {RESOLVERS}.new {RESOLVERS}; " + "; ".join(_placeholder(name, *files) for name, files in certs)
     )
-    if host.systemd:  # Debian has no unit for our milter: ours, reloaded into systemd when it changes
-        unit = _FROM_GUARD_UNIT_PATH
-        conn.put(f"{unit}.new", _FROM_GUARD_UNIT.encode())
-        conn.run(f"cmp -s {unit}.new {unit} && rm {unit}.new || {{ mv {unit}.new {unit} && systemctl daemon-reload; }}")
+    if host.systemd:  # our units, reloaded into systemd when one changes
+        conn.run(["install", "-d", "-m", "0755", _RATE_LIMIT_DROP_IN_DIR])
+        for path, unit in sorted(UNITS.items()):
+            conn.put(f"{path}.new", unit.encode())
+        conn.run(
+            "set -e; changed=; "
+            + "".join(f"cmp -s {p}.new {p} && rm {p}.new || {{ mv {p}.new {p}; changed=1; }}; " for p in sorted(UNITS))
+            + f'[ -z "$changed" ] || systemctl daemon-reload; systemctl enable -q --now {WARMUP_DAY}.timer'
+        )
 
 
 def stage(conn: Connection, release: str, files: dict[str, File]) -> str:
@@ -131,6 +139,7 @@ def stage(conn: Connection, release: str, files: dict[str, File]) -> str:
 
 def validate(conn: Connection, name: str) -> None:
     release_dir = f"{RELEASES}/{name}"
+    checked = f"{release_dir}/.policyd-rate-limit-check.yaml"  # the day's file this release would give
     # opendkim.conf names its tables under `current`; check a copy that names the staged ones instead.
     conn.run(
         [
@@ -148,7 +157,7 @@ def validate(conn: Connection, name: str) -> None:
         ["doveconf", "-c", f"{release_dir}/dovecot/dovecot.conf", "-n"],
         ["opendkim", "-n", "-x", f"{release_dir}/.opendkim-check.conf"],
         ["opendmarc", "-n", "-c", f"{release_dir}/opendmarc/opendmarc.conf"],
-        ["policyd-rate-limit", "-f", f"{release_dir}/{RATE_LIMIT_CONFIG}", "--get-config", "SOCKET"],
+        ["sh", "-c", f"{warmup_caps(release_dir, checked)} && policyd-rate-limit -f {checked} --get-config SOCKET"],
         ["/usr/bin/python3", "-c", _COMPILES_WITH_MILTER, f"{release_dir}/{FROM_GUARD_SCRIPT}"],
         ["/usr/bin/python3", "-c", _LOADS_STS_CONFIG, f"{release_dir}/{STS_RESOLVER_CONFIG}"],
         ["nginx", "-q", "-t", "-c", f"{release_dir}/nginx/nginx.conf"],
@@ -179,7 +188,23 @@ def _restarted(pidfile: str, start: str, signal: str = "") -> tuple[str, str, st
     return _alive(pidfile), f"{_stop(pidfile, signal)}; {start}", start
 
 
-_DETACHED_RATE_LIMIT = f"setsid -f policyd-rate-limit >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
+def warmup_caps(release_dir: str = CURRENT, out: str = RATE_LIMIT_LIVE, today: str = "") -> str:
+    """The command that writes policyd-rate-limit's file of the day (`today`, YYYY-MM-DD, stands in for the
+    clock): a release's limits with the warm-up caps of that day (warmup_caps.py)."""
+    files = f"{release_dir}/{WARMUP_SCRIPT} {release_dir}/{RATE_LIMIT_CONFIG} {release_dir}/{WARMUP_SCHEDULE}"
+    return f"/usr/bin/python3 {files} {out}" + (f" --today {shlex.quote(today)}" if today else "")
+
+
+def _detached_rate_limit(config: str) -> str:
+    return f"setsid -f policyd-rate-limit -f {config} >> {LOG_DIR}/policyd-rate-limit.log 2>&1 < /dev/null"
+
+
+def rate_limit_daemon(today: str = "") -> tuple[str, str, str]:
+    """(is it running, restart it, start it) for policyd-rate-limit with the caps of `today` (default: the
+    clock's). It reads its file once: a reload is a restart, and SIGINT is how its own unit stops it."""
+    return _restarted(RATE_LIMIT_PID, f"{warmup_caps(today=today)} && {_detached_rate_limit(RATE_LIMIT_LIVE)}", "INT")
+
+
 # The resolver has no check mode: its own loader reads the file (and fails on what it cannot use), with
 # the Debian python3 its package is installed for.
 _LOADS_STS_CONFIG = "import sys; from postfix_mta_sts_resolver.utils import load_config; load_config(sys.argv[1])"
@@ -217,7 +242,38 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
-_FROM_GUARD_UNIT_PATH = f"/etc/systemd/system/{FROM_GUARD}.service"
+# Debian's unit starts policyd-rate-limit with the release's file; ours makes it the day's, and a timer
+# restarts it when a day turns (try-restart: a daemon that is stopped stays stopped).
+WARMUP_DAY = "mailbox-iac-warmup-day"
+_RATE_LIMIT_DROP_IN = f"""[Service]
+ExecStartPre={warmup_caps()}
+ExecStart=
+ExecStart=/usr/bin/policyd-rate-limit -f {RATE_LIMIT_LIVE}
+"""
+_RATE_LIMIT_DROP_IN_DIR = "/etc/systemd/system/policyd-rate-limit.service.d"
+_WARMUP_DAY_SERVICE = """[Unit]
+Description=mailbox-iac: policyd-rate-limit restarted with a new day's warm-up caps
+
+[Service]
+Type=oneshot
+ExecStart=/bin/systemctl try-restart policyd-rate-limit.service
+"""
+_WARMUP_DAY_TIMER = """[Unit]
+Description=mailbox-iac: a new day's warm-up caps at 00:00 UTC
+
+[Timer]
+OnCalendar=*-*-* 00:00:05 UTC
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+"""
+UNITS = {
+    f"/etc/systemd/system/{FROM_GUARD}.service": _FROM_GUARD_UNIT,
+    f"{_RATE_LIMIT_DROP_IN_DIR}/mailbox-iac.conf": _RATE_LIMIT_DROP_IN,
+    f"/etc/systemd/system/{WARMUP_DAY}.service": _WARMUP_DAY_SERVICE,
+    f"/etc/systemd/system/{WARMUP_DAY}.timer": _WARMUP_DAY_TIMER,
+}
 # The resolver answers (a query for the root's NS, any NOERROR reply) within 10 s, or activation fails
 # before /etc/resolv.conf names it. Written over in place: in a container it may be a bind mount.
 _RESOLVER_ANSWERS = (
@@ -248,8 +304,7 @@ DAEMONS = {
         'kill -USR1 "$(cat /run/opendmarc/opendmarc.pid)"',
         "install -d -o opendmarc -g opendmarc /run/opendmarc && opendmarc -c /etc/opendmarc.conf",
     ),
-    # It reads its configuration once: a reload is a restart. SIGINT is how its own unit stops it.
-    "policyd-rate-limit": _restarted(RATE_LIMIT_PID, _DETACHED_RATE_LIMIT, "INT"),
+    "policyd-rate-limit": rate_limit_daemon(),
     "postfix-mta-sts-resolver": _restarted(STS_RESOLVER_PID, _DETACHED_STS_RESOLVER),
     FROM_GUARD: _restarted(_FROM_GUARD_PID, _DETACHED_FROM_GUARD),
     "nginx": (_alive("/run/nginx.pid"), "nginx -s reload", "nginx"),
@@ -377,9 +432,17 @@ def restore_script() -> str:
         f"else rm -f {live}; fi; fi"
         for live in LINKS.values()
     )
+    # policyd-rate-limit goes back to the file Debian's unit gives it, our milter is stopped: nothing refers to it.
+    debian_rate_limit = _restarted(RATE_LIMIT_PID, _detached_rate_limit(LINKS[RATE_LIMIT_CONFIG]), "INT")
+    daemons = DAEMONS | {"policyd-rate-limit": debian_rate_limit}
     reload = "\n".join(
-        f"if {running}; then {again}; fi" for service, (running, again, _) in DAEMONS.items() if service != FROM_GUARD
+        f"if {running}; then {again}; fi" for service, (running, again, _) in daemons.items() if service != FROM_GUARD
     )
-    stop = f"if {_alive(_FROM_GUARD_PID)}; then {_stop(_FROM_GUARD_PID)}; fi"  # nothing refers to it any more
+    stop = f"if {_alive(_FROM_GUARD_PID)}; then {_stop(_FROM_GUARD_PID)}; fi"
+    systemd = "[ -d /run/systemd/system ]"
+    units = (
+        f"if {systemd}; then systemctl disable -q --now {WARMUP_DAY}.timer || true; fi\n"
+        f"rm -f {' '.join(sorted(UNITS))} {RATE_LIMIT_LIVE}\nif {systemd}; then systemctl daemon-reload; fi"
+    )
     resolv = f"if [ -e {ROOT}/original/resolv.conf ]; then cat {ROOT}/original/resolv.conf > /etc/resolv.conf; fi"
-    return f"set -u\n{resolv}\n{restore}\n{reload}\n{stop}\nrm -rf {CURRENT} {RELEASES}\n"
+    return f"set -u\n{resolv}\n{restore}\n{reload}\n{stop}\n{units}\nrm -rf {CURRENT} {RELEASES}\n"

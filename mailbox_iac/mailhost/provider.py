@@ -92,6 +92,7 @@ def plan_from(data: dict[str, Any]) -> MailHostPlan:
         dkim=tuple((d, s) for d, s in data["dkim"]),
         mta_sts_policies=tuple((d, p) for d, p in data["mta_sts_policies"]),
         sending_limits=tuple((a, int(n)) for a, n in data.get("sending_limits", ())),  # older states lack it
+        warmups=tuple((a, s, int(n), int(i)) for a, s, n, i in data.get("warmups", ())),  # and this
         ipv6=bool(data.get("ipv6", False)),
     )
 

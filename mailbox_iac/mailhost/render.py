@@ -45,6 +45,9 @@ RATE_LIMIT_POLICY = "ratelimit/policy"  # as Postfix names it: relative to its q
 RATE_LIMIT_SOCKET = f"/var/spool/postfix/{RATE_LIMIT_POLICY}"
 RATE_LIMIT_CONFIG = "policyd-rate-limit/policyd-rate-limit.yaml"  # in a release
 RATE_LIMIT_PID = "/run/policyd-rate-limit/policyd-rate-limit.pid"
+WARMUP_SCHEDULE = "policyd-rate-limit/warmup.json"  # in a release: login -> first day and ramp
+WARMUP_SCRIPT = "policyd-rate-limit/warmup_caps.py"  # in a release: writes RATE_LIMIT_LIVE
+RATE_LIMIT_LIVE = "/run/mailbox-iac/policyd-rate-limit.yaml"  # the day's: the release's, warm-up caps applied
 STS_RESOLVER = "127.0.0.1:8461"  # postfix-mta-sts-resolver: recipients' MTA-STS policies, as a socketmap
 STS_RESOLVER_CONFIG = "mta-sts-resolver/mta-sts-daemon.yml"  # in a release
 STS_RESOLVER_PID = "/run/mta-sts/mta-sts-daemon.pid"  # without systemd only: our start script writes it
@@ -396,8 +399,9 @@ PublicSuffixList /usr/share/publicsuffix/public_suffix_list.dat
 
 
 def rate_limits(plan: MailHostPlan) -> str:
-    """policyd-rate-limit: each mailbox's daily limit, counted per recipient over the last 24 hours.
-    JSON, which is YAML; a full table or database error defers (4xx) rather than lets mail through."""
+    """policyd-rate-limit: each mailbox's daily limit, counted per recipient over the last 24 hours (lowered
+    for the day on the host while it warms up: warmup_caps.py). JSON, which is YAML; a full table or database
+    error defers (4xx) rather than lets mail through."""
     config = {
         "user": "policyd-rate-limit",
         "group": "policyd-rate-limit",
@@ -413,12 +417,20 @@ def rate_limits(plan: MailHostPlan) -> str:
         "limits": [[min((n for _, n in plan.sending_limits), default=DEFAULT_DAILY_LIMIT), DAY]],  # none else logs in
         "limits_by_id": {_safe(a): [[n, DAY]] for a, n in plan.sending_limits},
         "success_action": "dunno",
-        "fail_action": "defer_if_permit 4.7.1 this mailbox reached its daily sending limit, retry later",
+        "fail_action": "defer_if_permit 4.7.1 this mailbox reached its sending limit for today, retry later",
         "db_error_action": "defer_if_permit 4.3.0 the sending limit could not be checked, retry later",
         "report": False,
         "debug": False,
     }
     return HEADER + json.dumps(config, indent=1) + "\n"
+
+
+def warmup_schedule(plan: MailHostPlan) -> str:
+    """The mailboxes whose warm-up has a first day, by their policyd-rate-limit id (see warmup_caps.py)."""
+    schedule = {
+        _safe(a): {"start": start, "start_per_day": n, "increment_per_day": i} for a, start, n, i in plan.warmups
+    }
+    return json.dumps(schedule, indent=1, sort_keys=True) + "\n"
 
 
 def sts_resolver_conf() -> str:
@@ -530,6 +542,11 @@ def _map(rows: list[tuple[str, str]]) -> str:
     return HEADER + "".join(f"{_safe(k)} {v}\n" for k, v in rows)
 
 
+def _shipped(script: str) -> str:
+    """A script of this package that runs on the mail host."""
+    return resources.files("mailbox_iac.mailhost").joinpath(script).read_text()
+
+
 def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str], root: Root | None = None) -> dict[str, File]:
     """Every file of a release, relative to the release directory. `dkim_keys`: (domain, selector) -> PEM;
     `root`: the DNS root the host's resolver starts from, when not the Internet's."""
@@ -546,7 +563,7 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str], root: Root
             )
         ),
         SENDER_LOGINS: File(_map(sender_logins(plan))),
-        FROM_GUARD_SCRIPT: File(resources.files("mailbox_iac.mailhost").joinpath("from_guard.py").read_text()),
+        FROM_GUARD_SCRIPT: File(_shipped("from_guard.py")),
         # On port 25 nobody logs in: a sender address of this host's own arriving there is forged.
         "postfix/own_senders": File(
             _map([(a, f"REJECT 5.7.1 {a} sends from here only after login") for a, _ in plan.mailboxes])
@@ -557,6 +574,8 @@ def render(plan: MailHostPlan, dkim_keys: dict[tuple[str, str], str], root: Root
         "opendkim/opendkim.conf": File(opendkim_conf(plan)),
         "opendmarc/opendmarc.conf": File(opendmarc_conf(plan)),
         RATE_LIMIT_CONFIG: File(rate_limits(plan)),
+        WARMUP_SCHEDULE: File(warmup_schedule(plan)),
+        WARMUP_SCRIPT: File(_shipped("warmup_caps.py")),
         STS_RESOLVER_CONFIG: File(sts_resolver_conf()),
         "opendkim/TrustedHosts": File("127.0.0.1\n::1\nlocalhost\n"),
         "nginx/nginx.conf": File(nginx_conf(plan)),

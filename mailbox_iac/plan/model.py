@@ -124,6 +124,7 @@ class MailHostPlan:
     dkim: tuple[tuple[str, str], ...]  # (domain, selector)
     mta_sts_policies: tuple[tuple[str, str], ...]  # (domain, policy text)
     sending_limits: tuple[tuple[str, int], ...]  # (address, messages a day), enforced on the host
+    warmups: tuple[tuple[str, str, int, int], ...]  # (address, first day YYYY-MM-DD, start_per_day, increment_per_day)
     ipv6: bool  # off: Postfix, Dovecot and nginx on IPv4 only
 
     @property

@@ -112,6 +112,12 @@ def _mailhost(server: Server, domains: list[Domain]) -> MailHostPlan:
         dkim=tuple((d.name, d.dkim.selector) for d in domains),
         mta_sts_policies=tuple((d.name, records.mta_sts_policy(d.mta_sts, [server.hostname])) for d in domains),
         sending_limits=tuple((m.address, m.daily_limit) for d in domains for m in d.mailboxes),
+        warmups=tuple(
+            (m.address, w.start.isoformat(), w.start_per_day, w.increment_per_day)
+            for d in domains
+            for m in d.mailboxes
+            if (w := m.warmup).enabled and w.start
+        ),
         ipv6=server.ipv6,
     )
 
@@ -132,7 +138,7 @@ def _mailbox(d: Domain, server: Server, m: Mailbox) -> MailboxPlan:
         imap_tls="ssl",
         quota_mb=m.quota_mb,
         daily_limit=m.daily_limit,
-        warmup=m.warmup.model_dump(),
+        warmup=m.warmup.model_dump(mode="json"),
     )
 
 

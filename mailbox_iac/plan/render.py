@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mailbox_iac import changes
 from mailbox_iac.plan.model import DesiredState
@@ -30,9 +31,17 @@ def as_text(state: DesiredState) -> str:
     for m in state.mailboxes:
         out.append(
             f"  {m.address:<40} smtp {m.smtp_host}:{m.smtp_port} imap {m.imap_host}:{m.imap_port} "
-            f"limit {m.daily_limit}/day{' warm-up' if m.warmup['enabled'] else ''}"
+            f"limit {m.daily_limit}/day{_warmup(m.warmup)}"
         )
     return "\n".join(out) + "\n"
+
+
+def _warmup(warmup: dict[str, Any]) -> str:
+    if not warmup["enabled"]:
+        return ""
+    if not warmup["start"]:
+        return " warm-up"
+    return f" warm-up from {warmup['start']}: {warmup['start_per_day']}/day +{warmup['increment_per_day']} a day"
 
 
 def _value(text: str, limit: int = 100) -> str:

@@ -3,7 +3,9 @@ mail-server directories are the host's own, and a real OpenSSH server that accep
 
 The mail-host provider configures such a host exactly as it would a real Debian server: over SSH, as
 root, with the Debian postfix/dovecot/opendkim packages of this machine. Nothing of the machine's own
-configuration is touched: every directory the mail host writes is bind-mounted from the host's folder.
+configuration is touched: the host's /etc is an overlay of the machine's (its package files, as on a fresh
+image, with the host's own changes kept in its folder), and every directory the mail host writes is
+bind-mounted from the host's folder.
 Needs root (ip netns, mount); only ever reachable on the sandbox bridge's own addresses.
 """
 
@@ -137,7 +139,11 @@ class Vps:
         os.chmod(auth.parent, 0o700)
         os.chmod(auth, 0o600)
         (boot_dir / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
-        mounts = "\n".join(f"mkdir -p /{d} && mount --bind {self.root / d} /{d}" for d in PRIVATE_DIRS)
+        upper, work = self.root / "overlay/etc", self.root / "overlay/work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        mounts = f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc\n"
+        mounts += "\n".join(f"mkdir -p /{d} && mount --bind {self.root / d} /{d}" for d in PRIVATE_DIRS)
         mounts += f"\nmount --bind {boot_dir / 'resolv.conf'} /etc/resolv.conf"
         if roots is not None:
             bundle = boot_dir / "ca-certificates.crt"

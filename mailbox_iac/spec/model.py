@@ -7,6 +7,7 @@ section overrides only the fields it sets (see `resolve.py`).
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
@@ -82,11 +83,30 @@ class TlsRpt(Strict):
     rua: Address = Field(description="TLS report address; `{domain}` stands for the domain")
 
 
+def _day(value: Any) -> Any:
+    """A day, written bare (YAML reads it as a date) or quoted as YYYY-MM-DD; a time of day is refused."""
+    if isinstance(value, datetime):
+        raise ValueError("a day (YYYY-MM-DD) is expected, not a time")
+    if not isinstance(value, str):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"a day (YYYY-MM-DD) is expected, not {value!r}") from None
+
+
 class Warmup(Strict):
+    """Warm-up, exported to sequencers; with a `start`, the host also caps what the mailbox sends each day."""
+
     enabled: bool = True
+    start: Annotated[date, BeforeValidator(_day)] | None = Field(
+        None,
+        description="first day of warm-up (YYYY-MM-DD, days turn at 00:00 UTC): the host then caps the mailbox "
+        "at start_per_day, increment_per_day more each day, up to daily_limit; without it only daily_limit caps",
+    )
     start_per_day: int = Field(2, ge=1, le=DAILY_LIMIT_MAX)
     increment_per_day: int = Field(2, ge=0, le=DAILY_LIMIT_MAX)
-    max_per_day: int = Field(20, ge=1, le=DAILY_LIMIT_MAX)
+    max_per_day: int = Field(20, ge=1, le=DAILY_LIMIT_MAX, description="the sequencer's warm-up volume a day")
     reply_rate_percent: int = Field(30, ge=0, le=100)
 
 

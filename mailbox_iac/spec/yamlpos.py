@@ -99,7 +99,7 @@ class _Builder:
                         SpecError(self.doc.path, line, column, field_name(loc), "mapping keys must be plain scalars")
                     )
                     continue
-                key = self.loader.construct_object(key_node)
+                key = self._scalar(key_node, loc)
                 if not isinstance(key, (str, int)):
                     key = str(key)
                 if key in out:
@@ -121,7 +121,18 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        return self._scalar(node, loc)
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        """A scalar's value; one YAML reads as a date but the calendar refuses (2026-13-45) is an error here."""
+        try:
+            return self.loader.construct_object(node)
+        except ValueError as exc:
+            line, column = _pos(node)
+            self.errors.append(
+                SpecError(self.doc.path, line, column, field_name(loc), f"{node.value!r} is not a valid date: {exc}")
+            )
+            return None
 
 
 def parse_yaml(path: str, text: str) -> tuple[Document, list[SpecError]]:

@@ -105,3 +105,31 @@ def test_directory_reports_every_file(tmp_path: Path, write_spec, spec_data) -> 
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SpecInvalid, match="no spec files"):
         load_paths([tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("2026-13-45", ":6:44: domains[0].mailboxes[0].warmup.start: '2026-13-45' is not a valid date: month must be"),
+        ("'2026-11'", "warmup.start: a day (YYYY-MM-DD) is expected, not '2026-11'"),
+        ("2026-11-30T10:00:00", "warmup.start: a day (YYYY-MM-DD) is expected, not a time"),
+    ],
+)
+def test_a_warmup_start_must_be_a_day(write_spec, start: str, message: str) -> None:
+    text = (
+        "tenant: tiny\nservers:\n  mx1: {hostname: mail.tiny.example, location: 1, plan: 1, image: x}\n"
+        f"domains:\n  - name: tiny.example\n    mailboxes: [{{local: a, warmup: {{start: {start}}}}}]\n"
+    )
+    [err] = errors_of(write_spec(text))
+    assert message in err
+
+
+def test_a_warmup_start_quoted_or_bare_is_the_same_day(write_spec) -> None:
+    text = "tenant: tiny\nservers:\n  mx1: {hostname: mail.tiny.example, location: 1, plan: 1, image: x}\ndomains:\n"
+    bare = load_file(
+        write_spec(text + "  - {name: tiny.example, mailboxes: [{local: a, warmup: {start: 2026-11-30}}]}\n")
+    )
+    quoted = load_file(
+        write_spec(text + "  - {name: tiny.example, mailboxes: [{local: a, warmup: {start: '2026-11-30'}}]}\n")
+    )
+    assert bare.tenant.domains[0].mailboxes[0].warmup == quoted.tenant.domains[0].mailboxes[0].warmup

@@ -28,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mailbox_iac.checks.login import Imaps, Submission
+from mailbox_iac.mailhost import apply
+from mailbox_iac.mailhost.render import RATE_LIMIT_SOCKET
 from mailbox_iac.sandbox import run
 from tests.conftest import REPO
 from tests.e2e.test_demo import ZONES, Demo
@@ -239,20 +241,52 @@ def test_a_mailbox_sends_only_with_a_header_from_of_its_own(sender: Sender) -> N
     sender.inbox("grace@demo-a.example", "from-2")
 
 
+def _rcpt_codes(sender: Sender, login: str, tries: int) -> list[int]:
+    """The RCPT replies to `tries` messages a mailbox starts (never sent, but counted: the cap is checked at
+    RCPT); a refusal must be the cap's 4xx, which sequencers retry."""
+    codes = []
+    with sender.submission(login) as smtp:
+        for _ in range(tries):
+            smtp.mail(login)
+            code, reply = smtp.rcpt("grace@demo-a.example")
+            assert code == 250 or (
+                code == 450 and reply.startswith(b"4.7.1") and b"sending limit for today" in reply
+            ), reply
+            codes.append(code)
+            smtp.rset()
+    return codes
+
+
 def test_sending_past_the_daily_limit_is_answered_4xx(sender: Sender) -> None:
     limit = 20  # linus@demo-b.example in specs/demo.yaml
-    with sender.submission("linus@demo-b.example") as smtp:
-        for n in range(limit):
-            smtp.mail("linus@demo-b.example")
-            code, reply = smtp.rcpt("grace@demo-a.example")
-            assert code == 250, (n, reply)
-            smtp.rset()
-        smtp.mail("linus@demo-b.example")
-        code, reply = smtp.rcpt("grace@demo-a.example")
-    assert code == 450 and b"4.7.1" in reply and b"daily sending limit" in reply
-    with sender.submission("ada@demo-a.example") as smtp:  # another mailbox counts on its own
-        smtp.mail("ada@demo-a.example")
-        assert smtp.rcpt("grace@demo-a.example")[0] == 250
+    assert _rcpt_codes(sender, "linus@demo-b.example", limit + 1) == [250] * limit + [450]
+    assert _rcpt_codes(sender, "ada@demo-a.example", 1) == [250]  # another mailbox counts on its own
+
+
+def test_a_mailbox_warming_up_is_capped_at_the_days_limit(globex: dict[str, Sender]) -> None:
+    """globex's mailboxes warm up from 2026-11-16: 3 a day, 2 more each day, up to their daily limit of 25.
+    policyd-rate-limit is restarted with a chosen day's caps, as the daily timer restarts it on real hosts."""
+    mx1 = globex["mx1"]
+
+    def caps_of(day: str) -> None:
+        _, restart, _ = apply.rate_limit_daemon(day)
+        done = mx1.host.inside(restart + f"; {_POLICY_ANSWERS}")
+        assert done.returncode == 0, done.stderr
+
+    try:
+        caps_of("2026-11-16")  # day 0
+        assert _rcpt_codes(mx1, "eve@globex-news.com", 4) == [250, 250, 250, 450]
+        caps_of("2026-11-17")  # day 1: 5, of which 3 are spent
+        assert _rcpt_codes(mx1, "eve@globex-news.com", 3) == [250, 250, 450]
+    finally:
+        caps_of("")  # the clock's day again
+
+
+# Until the restarted policy service listens, Postfix answers its clients 451.
+_POLICY_ANSWERS = (
+    f"i=0; until /usr/bin/python3 -c \"import socket; socket.socket(socket.AF_UNIX).connect('{RATE_LIMIT_SOCKET}')\" "
+    "2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done"
+)
 
 
 def test_mail_from_outside_claiming_an_own_sender_is_refused(host: Host) -> None:

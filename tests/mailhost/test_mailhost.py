@@ -261,3 +261,24 @@ def test_a_session_that_drops_says_so_and_what_to_do(mail_vps: MailVps, host: di
             c.put("/tmp/x", b"x")
     with mail_vps.connect() as c:  # and the host is as it was
         assert apply.live_digests(c) == host["files"]
+
+
+def test_removing_the_mail_host_gives_the_host_back_to_its_packages(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    """Last in this module: a MailHost's delete. Debian's own files are back in place, the daemons run with
+    them (policyd-rate-limit with its package's file, not the day's), nothing of ours is left to start."""
+    with mail_vps.connect() as c:
+        debian_rate_limits = c.read(f"{render.ROOT}/original/policyd-rate-limit.yaml")
+    assert debian_rate_limits and b"mailbox-iac" not in debian_rate_limits
+    Driver(MailHostProvider()).delete(f"{mail_vps.address}:22", host)
+    with mail_vps.connect() as c:
+        for live in render.LINKS.values():
+            assert c.run(["test", "-L", live], check=False)[0] != 0, live
+        assert c.read("/etc/policyd-rate-limit.yaml") == debian_rate_limits
+        pid = c.run(["cat", render.RATE_LIMIT_PID])[1].strip()
+        assert c.run(["cat", f"/proc/{pid}/cmdline"])[1].endswith(
+            "policyd-rate-limit\0-f\0/etc/policyd-rate-limit.yaml\0"
+        )
+        for gone in (render.RATE_LIMIT_LIVE, render.CURRENT, apply.RELEASES):
+            assert c.run(["test", "-e", gone], check=False)[0] != 0, gone
+        assert c.read("/etc/resolv.conf") != RESOLVER_LINES.encode()
+        assert c.read("/etc/postfix/main.cf") is None  # the image's postfix was installed unconfigured
