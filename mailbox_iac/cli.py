@@ -7,20 +7,23 @@ import json
 import os
 import sys
 from enum import StrEnum
-from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailbox_iac import adopt, cloudflare_api, failures, lifetime, project, recovery
-from mailbox_iac.engine import Engine, EngineMissing
+from mailbox_iac import failures, lifetime, project
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
 from mailbox_iac.sandbox.cli import app as sandbox_app
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file, load_paths
 from mailbox_iac.spec.schema import schema_json
+
+# What needs the engine (the Pulumi SDK, the Automation API) or a cloud's client is imported by the
+# commands that use it: validate, plan and --help start without them.
+if TYPE_CHECKING:
+    from mailbox_iac.engine import Engine
 
 app = typer.Typer(
     help="Declarative mailboxes: validate tenant specs, plan them, and converge them with Pulumi.\n\n"
@@ -37,6 +40,8 @@ STACK_HELP = "Tenant stack (its spec: specs/<stack>.yaml, or mailbox-iac:spec in
 
 def _version(value: bool) -> None:
     if value:
+        from importlib import metadata  # 90 ms of imports that no other command needs
+
         typer.echo(f"mailbox-iac {metadata.version('mailbox-iac')}")
         raise typer.Exit()
 
@@ -136,6 +141,7 @@ def plan(
         return
     from pulumi.automation import CommandError
 
+    from mailbox_iac.engine import EngineMissing
     from mailbox_iac.ops.against import against as stack_changes
 
     engine = _engine(sandbox)
@@ -169,6 +175,7 @@ def _default_specs() -> Path:
 
 
 def _engine(sandbox: bool) -> Engine:
+    from mailbox_iac.engine import Engine
     from mailbox_iac.sandbox import run as sandbox_run
 
     root = project.find_root()
@@ -210,7 +217,9 @@ def up(
     """
     from pulumi.automation import CommandError
 
+    from mailbox_iac import adopt, cloudflare_api, recovery
     from mailbox_iac import export as exporter
+    from mailbox_iac.engine import EngineMissing
     from mailbox_iac.ops import up as converging
 
     if (stack is None) == (tenants is None):
@@ -281,6 +290,7 @@ def verify(
     from pulumi.automation import CommandError
 
     from mailbox_iac.checks import mailbox
+    from mailbox_iac.engine import EngineMissing
     from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
@@ -431,6 +441,7 @@ def drift(
     """
     from pulumi.automation import StackNotFoundError
 
+    from mailbox_iac import cloudflare_api
     from mailbox_iac.ops import drift as drifting
 
     engine = _engine(sandbox)
@@ -490,6 +501,7 @@ def export(
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter
+    from mailbox_iac.engine import EngineMissing
 
     try:
         outputs = _engine(sandbox).existing(stack).outputs()

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_cloudflare as cloudflare
 from pulumi import automation as auto
 
 from mailbox_iac import adopt, cloudflare_api, project
+from mailbox_iac import cloudflare_resources as cloudflare
 from mailbox_iac.checks.dns import record_row
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
 from mailbox_iac.dns import records, txt
@@ -176,8 +176,7 @@ def _servers(state: DesiredState, settings: Settings, budget: ChangeBudget, ssh:
 
 def _dns(state: DesiredState, settings: Settings, h: Handles) -> None:
     zone_ids: dict[str, pulumi.Input[str]] = {
-        z: settings.zone_ids.get(z) or cloudflare.get_zone_output(filter={"name": z, "match": "all"}).id
-        for z in sorted({r.zone for r in state.dns_records})
+        z: settings.zone_ids.get(z) or cloudflare.zone_id(z) for z in sorted({r.zone for r in state.dns_records})
     }
     for r in state.dns_records:
         h.dns[r.key] = cloudflare.DnsRecord(

@@ -10,7 +10,8 @@ from mailbox_iac.plan.model import DesiredState
 
 
 def as_json(state: DesiredState) -> str:
-    return json.dumps(state.as_dict(), indent=2, sort_keys=False)
+    """One line: json's C encoder (an indent would take the pure-Python one, 4x slower); `jq .` to read."""
+    return json.dumps(state.as_dict()) + "\n"
 
 
 def as_text(state: DesiredState) -> str:

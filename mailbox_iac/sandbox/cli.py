@@ -12,10 +12,9 @@ from typing import Annotated
 import typer
 
 from mailbox_iac import project
-from mailbox_iac.sandbox import hostwinds as hostwinds_emulator
-from mailbox_iac.sandbox import run
-from mailbox_iac.sandbox.dnsserver import DnsServer
 
+# The emulators and the sandbox's runner are imported by the commands that start them: `mailbox-iac --help`
+# and the commands outside the sandbox do not pay for them.
 app = typer.Typer(help="Local emulators of the third-party APIs (Hostwinds, Cloudflare) for tests and demos.")
 
 
@@ -41,6 +40,9 @@ def hostwinds(
     `curl -X POST localhost:PORT/_emulator/faults -d '{"error_rate": 0.1}'`; `GET /_emulator/state` dumps
     instances, rDNS, SSH keys and the request rate it observed.
     """
+    from mailbox_iac.sandbox import hostwinds as hostwinds_emulator
+    from mailbox_iac.sandbox.dnsserver import DnsServer
+
     faults = hostwinds_emulator.Faults(
         error_rate=error_rate,
         http_5xx_rate=http_5xx_rate,
@@ -86,6 +88,8 @@ def serve(
     build_seconds: Annotated[float, typer.Option(help="How long a Hostwinds build takes")] = 1.0,
 ) -> None:
     """Run the whole sandbox in the foreground (what `sandbox up` starts in the background)."""
+    from mailbox_iac.sandbox import run
+
     root = project.find_root()
     run.serve(root, _zones(root, zone), build_seconds)
 
@@ -99,6 +103,8 @@ def up(
 
     Needs root (network namespaces). Its zones are those of the specs in specs/. Idempotent.
     """
+    from mailbox_iac.sandbox import run
+
     if os.geteuid() != 0:
         typer.echo("the sandbox needs root: it creates network namespaces for its VPS hosts", err=True)
         raise typer.Exit(code=1)
@@ -114,6 +120,8 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the sandbox and remove every namespace, process and file it created."""
+    from mailbox_iac.sandbox import run
+
     run.down(project.find_root())
     typer.echo("sandbox stopped and removed")
 
@@ -122,6 +130,8 @@ def down() -> None:
 def status() -> None:
     """Show whether the sandbox runs, its endpoints, and its servers and zones. Exit 1 when not running."""
     import httpx
+
+    from mailbox_iac.sandbox import run
 
     info = run.read_info(project.find_root())
     if not info:
@@ -146,6 +156,8 @@ def env() -> None:
 
     Exit 1 when the sandbox is not running.
     """
+    from mailbox_iac.sandbox import run
+
     root = project.find_root()
     info = run.read_info(root)
     if not info:

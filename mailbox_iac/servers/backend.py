@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import pulumi
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailbox_iac.plan.model import ServerPlan
+
+if TYPE_CHECKING:  # the SDK is the program's: validating and planning a spec run without it
+    import pulumi
 
 Problem = tuple[str, str]  # (field of the server's settings, message)
 SERVER_RESOURCE = "server-{}"  # every backend names a server's resource so: checkpoint.py finds it by name

@@ -8,14 +8,16 @@ its size a plan rid, its image a template, its label a srvrname. The resource na
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pulumi
-
-from hostwinds_dynamic.provider import BILLING_CYCLES, InstanceProvider
-from hostwinds_dynamic.resources import Instance, ReverseDns, SshKey
+from hostwinds_dynamic import BILLING_CYCLES
 from mailbox_iac.plan.model import ServerPlan
 from mailbox_iac.servers.backend import SERVER_RESOURCE, Access, DeclaredServer, Problem, ServerOptions
+
+# The SDK and the provider are imported where resources are declared, in the program: validating and
+# planning a spec (`problems`) run without them.
+if TYPE_CHECKING:
+    import pulumi
 
 POLL_SETTING = "hostwindsPollSeconds"  # mailbox-iac:hostwindsPollSeconds: how often a build is polled
 
@@ -54,6 +56,10 @@ class Hostwinds:
     def declare_access(
         self, tenant: str, public_key: pulumi.Output[str], depends_on: Sequence[pulumi.Resource]
     ) -> Access:
+        import pulumi
+
+        from hostwinds_dynamic.resources import SshKey
+
         key_name = f"mbx-{tenant}"
         key = SshKey(
             "hostwinds-ssh-key",
@@ -66,6 +72,11 @@ class Hostwinds:
     def declare_server(
         self, server: ServerPlan, access: Access, options: ServerOptions, depends_on: Sequence[pulumi.Resource]
     ) -> DeclaredServer:
+        import pulumi
+
+        from hostwinds_dynamic.provider import InstanceProvider
+        from hostwinds_dynamic.resources import Instance
+
         poll = pulumi.Config("mailbox-iac").get_float(POLL_SETTING) or 10.0
         instance = Instance(
             SERVER_RESOURCE.format(server.name),
@@ -86,6 +97,10 @@ class Hostwinds:
     def declare_reverse_dns(
         self, server: ServerPlan, declared: DeclaredServer, depends_on: Sequence[pulumi.Resource]
     ) -> pulumi.Resource:
+        import pulumi
+
+        from hostwinds_dynamic.resources import ReverseDns
+
         return ReverseDns(
             f"rdns-{server.name}",
             serviceid=declared.id,

@@ -29,6 +29,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from hostwinds_dynamic import BILLING_CYCLES
 from hostwinds_dynamic.client import (
     HostwindsClient,
     HostwindsError,
@@ -41,7 +42,6 @@ from mailbox_iac.unknown import has_unknown, is_unknown
 DEFAULT_ENDPOINT = "https://clients.hostwinds.com/cloud/api.php"
 REPLACE_KEYS = ("location_id", "template", "rid")  # a different image, place or plan is a new server
 UPDATE_KEYS = ("srvrname", "billing_cycle")
-BILLING_CYCLES = ("monthly", "quarterly", "semiannually", "annually", "biennially", "triennially", "hourly")
 
 
 class HostwindsBuildError(Permanent):

@@ -85,6 +85,26 @@ def test_plan_json_globex() -> None:
     assert len(state["mailboxes"]) == 50 and "password" not in result.stdout
 
 
+# Runs one command in a fresh interpreter and prints the modules it imported that it does not need.
+_IMPORTED = """
+import sys
+from mailbox_iac.cli import main
+sys.argv = ["mailbox-iac", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = ("pulumi", "pulumi_cloudflare", "grpc", "httpx", "paramiko", "dns", "mailbox_iac.engine", "mailbox_iac.sandbox.run")
+print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "specs"], ["plan", "specs/globex.yaml", "--format", "json"]])
+def test_validate_plan_and_help_start_without_the_engine_or_the_sandbox(argv: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", _IMPORTED, *argv], cwd=REPO, capture_output=True, text=True)
+    assert done.stderr.splitlines()[-1] == "[]", done.stderr
+
+
 def test_plan_of_invalid_spec_fails(tmp_path: Path) -> None:
     assert run("plan", str(broken_copy(tmp_path, "syntax"))).returncode == 1
 
