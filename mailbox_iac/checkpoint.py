@@ -34,11 +34,12 @@ def _entry(resource: Mapping[str, Any]) -> tuple[Key, dict[str, str]] | None:
 
 def inventory(deployment: Mapping[str, Any]) -> dict[Key, dict[str, str]]:
     """The servers, DNS records, DKIM keys and mailboxes a checkpoint holds (live resources only)."""
-    found = [_entry(r) for r in _live(deployment)]
+    found = [_entry(r) for r in live_resources(deployment)]
     return dict(e for e in found if e is not None)
 
 
-def _live(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def live_resources(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The resources a checkpoint holds as they are: not being deleted or replaced, with outputs."""
     return [
         r
         for r in deployment.get("resources") or []
@@ -47,10 +48,11 @@ def _live(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def record_rows(deployment: Mapping[str, Any], zones: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """zone -> the DNS records the checkpoint holds in it (`checks.dns.record_row`'s shape), each in the
-    longest of `zones` its name falls in: what drift asks the zone's servers for, whatever the spec now says."""
+    """zone -> the DNS records the checkpoint holds in it (`checks.dns.record_row`'s shape, with the
+    provider's record `id`, the `ttl` and the `resource` name), each in the longest of `zones` its name
+    falls in: what drift asks the zone's servers and Cloudflare for, whatever the spec now says."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for r in _live(deployment):
+    for r in live_resources(deployment):
         if r.get("type") != DNS_RECORD:
             continue
         out = r["outputs"]
@@ -58,5 +60,8 @@ def record_rows(deployment: Mapping[str, Any], zones: Sequence[str]) -> dict[str
         zone = max((z for z in zones if name == z or name.endswith("." + z)), key=len, default=None)
         if zone is not None:
             row = {"name": name, "type": str(out["type"]), "content": str(out["content"])}
-            found.setdefault(zone, []).append({**row, "priority": int(out.get("priority") or 0)})
+            deployed = {"id": str(r.get("id") or ""), "resource": str(r.get("urn", "")).rsplit("::", 1)[-1]}
+            found.setdefault(zone, []).append(
+                {**row, "priority": int(out.get("priority") or 0), "ttl": int(out.get("ttl") or 1), **deployed}
+            )
     return found

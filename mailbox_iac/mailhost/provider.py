@@ -12,6 +12,7 @@ only the hash reaches the host; state keeps the password as an encrypted secret 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -28,7 +29,7 @@ from pulumi.dynamic import (
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
 from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
-from mailbox_iac.mailhost.ssh import HostKeyMismatch, SshConnection, SshError, SshTarget
+from mailbox_iac.mailhost.ssh import SshConnection, SshError, SshTarget, SshUnreachable, session
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.unknown import has_unknown
 
@@ -61,24 +62,11 @@ def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
     }
 
 
-def _reach(props: dict[str, Any]) -> SshConnection | None:
-    """A connection, or None when the host cannot be reached at all (a terminated server): refresh then
-    reports the resource gone and the next `up` applies it again, which is safe because applying is
-    idempotent. A changed host key is never taken for "gone": it raises."""
-    try:
-        return SshConnection(_target(props))
-    except HostKeyMismatch:
-        raise
-    except SshError as exc:
-        log.warning("mail host %s is not reachable (%s): reporting it as gone", props.get("host"), exc)
-        return None
-
-
-def _pinned(props: dict[str, Any]) -> SshConnection:
-    """A connection for resources that come after the MailHost: they use the host key it recorded."""
+def _pinned(props: dict[str, Any]) -> contextlib.AbstractContextManager[SshConnection]:
+    """A session for resources that come after the MailHost: they use the host key it recorded."""
     if not props.get("host_key"):
         raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
-    return SshConnection(_target(props))
+    return session(_target(props))
 
 
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
@@ -102,6 +90,13 @@ def desired_files(props: dict[str, Any]) -> dict[str, render.File]:
     return render.render(plan_from(props["plan"]), keys, root_from_environment())
 
 
+def _gone(props: dict[str, Any], why: SshUnreachable) -> None:
+    """A host that cannot be reached at all (a terminated server) holds nothing: refresh reports the
+    resource gone and the next `up` applies it again, which is safe because applying is idempotent. A
+    changed host key is never taken for "gone": it raises."""
+    log.warning("mail host %s is not reachable (%s): reporting it as gone", props.get("host"), why)
+
+
 class _OnHost(ResourceProvider):
     """A resource that lives on a mail host: read and removed over SSH. A host that cannot be reached is
     reported gone (see `_reach`); `_live` returning None means the resource is not on the host."""
@@ -113,18 +108,20 @@ class _OnHost(ResourceProvider):
         raise NotImplementedError
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = _reach(props)
-        if conn is None:
+        try:
+            with session(_target(props)) as conn:
+                outs = self._live(conn, props)
+        except SshUnreachable as exc:
+            _gone(props, exc)
             return ReadResult(id_="", outs={})
-        with conn:
-            outs = self._live(conn, props)
         return ReadResult(id_, outs) if outs is not None else ReadResult(id_="", outs={})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = _reach(props)  # a server that is gone has nothing left to undo
-        if conn is not None:
-            with conn:
+        try:
+            with session(_target(props)) as conn:
                 self._remove(conn, props)
+        except SshUnreachable as exc:  # a server that is gone has nothing left to undo
+            _gone(props, exc)
 
 
 class MailHostProvider(_OnHost):
@@ -132,7 +129,7 @@ class MailHostProvider(_OnHost):
         plan = plan_from(props["plan"])
         files = desired_files(props)
         release = render.release_id(files)
-        with SshConnection(_target(props)) as conn:
+        with session(_target(props)) as conn:
             networks = list(props.get("operator_networks") or [])
             live, hardening = apply.converge(conn, plan, release, files, networks)
             host_key = conn.host_key

@@ -3,16 +3,23 @@
 The host key is recorded on first contact (it becomes a resource output) and verified on every later
 contact; a different key stops everything with a message that says what to check. Commands are argv
 lists joined with `shlex.join`, never strings built from values; secrets never travel in argv.
+
+`session` keeps one connection per pinned host open for the life of the process (a provider process serves
+a whole engine run): a refresh of a host with 25 mailboxes logs in once, not 27 times.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import io
 import posixpath
 import secrets
 import shlex
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +32,10 @@ class SshError(Exception):
 
 class HostKeyMismatch(SshError):
     pass
+
+
+class SshUnreachable(SshError):
+    """No SSH session could be opened: nothing answered, or the login was refused."""
 
 
 class SshDropped(SshError):
@@ -112,7 +123,7 @@ class SshConnection:
                 "host_key); otherwise stop and investigate."
             ) from None
         except (paramiko.SSHException, OSError) as exc:
-            raise SshError(f"cannot connect to {target.user}@{target.host}:{target.port}: {exc}") from None
+            raise SshUnreachable(f"cannot connect to {target.user}@{target.host}:{target.port}: {exc}") from None
         self._sftp: paramiko.SFTPClient | None = None
 
     @property
@@ -122,6 +133,11 @@ class SshConnection:
             raise SshError("not connected")
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"
+
+    @property
+    def alive(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
 
     def __enter__(self) -> SshConnection:
         return self
@@ -185,3 +201,42 @@ class SshConnection:
             return None
         except _TRANSFER_DROPPED as exc:
             raise SshDropped(self.target, f"reading {path}", exc) from None
+
+
+@dataclass
+class _Kept:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    conn: SshConnection | None = None
+
+
+_KEPT: dict[tuple[str, int, str, str, str], _Kept] = {}
+_KEPT_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def session(target: SshTarget) -> Iterator[SshConnection]:
+    """A connection to `target` for one caller at a time (paramiko's SFTP client is not to be shared),
+    kept open for the next and opened again when it dropped. Kept under the pin and the login key: a
+    caller that pins another host key never gets this session. Unpinned (a first contact): never kept."""
+    if not target.host_key:
+        with SshConnection(target) as conn:
+            yield conn
+        return
+    key = (
+        target.host,
+        target.port,
+        target.user,
+        target.host_key,
+        hashlib.sha256(target.private_key.encode()).hexdigest(),
+    )
+    with _KEPT_GUARD:
+        kept = _KEPT.setdefault(key, _Kept())
+    with kept.lock:
+        if kept.conn is None or not kept.conn.alive:
+            kept.conn = SshConnection(target)
+        try:
+            yield kept.conn
+        except SshDropped:
+            kept.conn.close()
+            kept.conn = None
+            raise

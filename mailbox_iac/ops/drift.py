@@ -1,11 +1,13 @@
 """Drift: what changed behind our back, in three layers, each finding saying what differs and how to fix it.
 
-(a) state vs providers, and (c) the mail host vs the spec: `pulumi refresh --preview-only` (nothing is
-    written; the MailHost and Mailbox reads hash the live files and check the accounts over SSH, read-only),
-    classified by provider.
+(a) state vs providers, and (c) the mail host vs the spec: `pulumi refresh --preview-only` of every
+    resource but the DNS records (nothing is written; the MailHost and Mailbox reads hash the live files and
+    check the accounts over SSH, read-only, one SSH session per host), classified by provider. The records
+    are compared with one paged listing of each zone through the Cloudflare API instead of one provider
+    read each: a fleet's drift stays inside Cloudflare's request budget.
 (b) live DNS vs the records the stack deployed (its checkpoint, not the spec), asked of the zone's
-    authoritative servers, plus records in the managed zones that nobody declared (listed through the
-    Cloudflare API), minus an ignore file.
+    authoritative servers, plus records in the managed zones that nobody declared (the same listing),
+    minus an ignore file.
 Repair stays `pulumi up` (with --refresh).
 """
 
@@ -49,9 +51,21 @@ def layer_of(type_token: str) -> str:
     return {"cloudflare": "cloudflare"}.get(package) or {"mailhost": "host"}.get(module, "state")
 
 
-def state_findings(tenant: str, stack: auto.Stack) -> list[Finding]:
-    """Layers (a) and (c): a dry-run refresh; every resource whose live state differs from state."""
+def refreshed(deployment: Mapping[str, Any]) -> list[str]:
+    """The URNs a drift refresh reads: every resource of the tenant's but the DNS records (listed per zone
+    instead), the stack and the providers."""
+    return [
+        str(r["urn"])
+        for r in checkpoint.live_resources(deployment)
+        if r.get("type") != checkpoint.DNS_RECORD and not str(r.get("type", "")).startswith("pulumi:")
+    ]
+
+
+def state_findings(tenant: str, stack: auto.Stack, targets: list[str]) -> list[Finding]:
+    """Layers (a) and (c): a dry-run refresh of `targets`; every resource whose live state differs."""
     found: list[Finding] = []
+    if not targets:
+        return found  # an empty target list would be no filter at all: the whole stack
 
     def on_event(event: auto.EngineEvent) -> None:
         done = event.res_outputs_event  # a refresh that found a difference ends in an update or delete step
@@ -79,7 +93,7 @@ def state_findings(tenant: str, stack: auto.Stack) -> list[Finding]:
             )
         )
 
-    stack.refresh(preview_only=True, on_event=on_event, show_secrets=False, color="never")
+    stack.refresh(preview_only=True, target=targets, on_event=on_event, show_secrets=False, color="never")
     return found
 
 
@@ -129,8 +143,10 @@ def dns_findings(
                 )
         if cloudflare is None:
             continue
+        listing = cloudflare_api.zone_records(cloudflare, zone)
+        found += cloudflare_findings(tenant, rows, listing)
         wanted = {(r["type"], r["name"], _value(r["type"], r["content"], r["priority"])) for r in rows}
-        for rec in cloudflare_api.zone_records(cloudflare, zone):
+        for rec in listing:
             key = (rec["type"], rec["name"], _value(rec["type"], rec["content"], rec.get("priority")))
             if key in wanted or ignored(tenant, rec["type"], rec["name"], ignores):
                 continue
@@ -147,6 +163,27 @@ def dns_findings(
     return found
 
 
+def cloudflare_findings(tenant: str, rows: list[dict[str, Any]], listing: list[dict[str, Any]]) -> list[Finding]:
+    """The deployed records (`checkpoint.record_rows`) against the zone's records as Cloudflare lists them,
+    by record id: what a refresh of each record would find, from one listing. Pure."""
+    live = {str(rec["id"]): rec for rec in listing}
+    found = []
+    for row in rows:
+        rec = live.get(row["id"])
+        if rec is None:
+            differs = "is gone"
+        else:
+            now = {"name": rec["name"], "type": rec["type"], "content": rec["content"], "ttl": int(rec.get("ttl") or 1)}
+            now["priority"] = int(rec.get("priority") or 0)
+            keys = [k for k, v in now.items() if row[k] != v]
+            if not keys:
+                continue
+            differs = f"changed: {', '.join(keys)}"
+        fix = f"`mailbox-iac up --stack {tenant} --refresh` puts it back"
+        found.append(Finding(tenant, "cloudflare", f"DnsRecord {row['resource']}", differs, fix))
+    return found
+
+
 def stack_findings(
     tenant: str,
     stack: auto.Stack,
@@ -156,10 +193,10 @@ def stack_findings(
     ignores: list[dict[str, str]],
 ) -> tuple[list[Finding], int]:
     """All three layers of one deployed stack, and how many changes its spec holds that were not applied."""
-    found = state_findings(tenant, stack)
+    deployment = stack.export_stack().deployment or {}
+    found = state_findings(tenant, stack, refreshed(deployment))
     config = stack.get_all_config()
     zones = json.loads(config["mailbox-iac:allowedZones"].value) if "mailbox-iac:allowedZones" in config else []
-    deployment = stack.export_stack().deployment or {}
     found += dns_findings(tenant, checkpoint.record_rows(deployment, zones), resolver, cloudflare, ignores)
     outputs = {k: v.value for k, v in stack.outputs().items()}
     pending, _ = compare(deployment, outputs, spec)

@@ -98,6 +98,7 @@ class Scope:
 class _Usage:
     calls: collections.deque[float] = field(default_factory=collections.deque)
     blocked_until: float = 0.0
+    answered: int = 0  # every call admitted since the start: what tests count
 
 
 class CfError(Exception):
@@ -218,6 +219,7 @@ class CloudflareEmulator:
             if now < usage.blocked_until:
                 raise RateLimited(str(max(1, math.ceil(usage.blocked_until - now))), limits)
             usage.calls.append(now)
+            usage.answered += 1
             remaining = limits.requests - len(usage.calls)
             reset = max(1, math.ceil(usage.calls[0] + limits.window - now))
         return scope, _rate_headers(remaining, reset, limits)
@@ -366,6 +368,7 @@ class CloudflareEmulator:
                 "limits": asdict(self.limits),
                 "faults": asdict(self.faults),
                 "requests": {t[:6] + "...": len(u.calls) for t, u in self.usage.items()},
+                "answered": {t[:6] + "...": u.answered for t, u in self.usage.items()},
             }
 
 

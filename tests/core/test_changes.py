@@ -103,7 +103,9 @@ def test_change_lines_show_old_and_new() -> None:
 
 def test_the_records_drift_checks_come_from_the_checkpoint_in_their_zones() -> None:
     def record(name: str, rtype: str, content: str, **extra: object) -> dict[str, object]:
-        return {"type": checkpoint.DNS_RECORD, "outputs": {"name": name, "type": rtype, "content": content, **extra}}
+        outputs = {"name": name, "type": rtype, "content": content, "ttl": 300.0, **extra}
+        urn = f"urn:pulumi:acme::mailbox-iac::{checkpoint.DNS_RECORD}::dns-{rtype}-{name}"
+        return {"type": checkpoint.DNS_RECORD, "urn": urn, "id": f"id-{name}", "outputs": outputs}
 
     deployment = {
         "resources": [
@@ -115,13 +117,26 @@ def test_the_records_drift_checks_come_from_the_checkpoint_in_their_zones() -> N
     }
     rows = checkpoint.record_rows(deployment, ["example.com", "mail.example.com"])
     assert rows == {
-        "example.com": [{"name": "example.com", "type": "MX", "content": "mail.example.com", "priority": 10}],
+        "example.com": [
+            {
+                "name": "example.com",
+                "type": "MX",
+                "content": "mail.example.com",
+                "priority": 10,
+                "ttl": 300,
+                "id": "id-example.com",
+                "resource": "dns-MX-example.com",
+            }
+        ],
         "mail.example.com": [  # the longest zone the name is in
             {
                 "name": "sel._domainkey.mail.example.com",
                 "type": "TXT",
                 "content": '"v=DKIM1; k=rsa; p=MIIB"',
                 "priority": 0,
+                "ttl": 300,
+                "id": "id-sel._domainkey.mail.example.com",
+                "resource": "dns-TXT-sel._domainkey.mail.example.com",
             }
         ],
     }
