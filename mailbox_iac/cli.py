@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -189,6 +190,27 @@ def _engine(sandbox: bool) -> Engine:
     return Engine.local(sandbox_run.state_dir(root), root, env=sandbox_run.environment(info))
 
 
+@contextlib.contextmanager
+def _engine_log(engine: Engine, stack: str) -> Iterator[tuple[Callable[[str], None], Callable[[str], None], Path]]:
+    """(say, show, log path) for one stack's engine run: our lines to stderr, the engine's output to stdout
+    with tracebacks cut; both whole in .state/logs/<stack>.log."""
+    log_path = engine.project_dir / ".state" / "logs" / f"{stack}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    live = failures.TracebackFilter()
+    with log_path.open("a") as log:
+
+        def say(line: str) -> None:
+            print(line, file=log, flush=True)
+            typer.echo(line, err=True)
+
+        def show(line: str) -> None:
+            print(line, file=log, flush=True)
+            if (shown := live.feed(line)) is not None:
+                typer.echo(shown)
+
+        yield say, show, log_path
+
+
 def _tenants(selection: str) -> list[str]:
     """`all` = every stack in stacks/ that has a spec; otherwise a comma-separated list, each checked."""
     root = project.find_root()
@@ -241,21 +263,8 @@ def up(
             runs = many.run_many(names, engine, engine.project_dir / ".state/logs", parallel, on_progress=show)
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
-    log_path = engine.project_dir / ".state" / "logs" / f"{stack}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    live = failures.TracebackFilter()
     try:
-        with log_path.open("a") as log:
-
-            def say(line: str) -> None:
-                print(line, file=log, flush=True)
-                typer.echo(line, err=True)
-
-            def show(line: str) -> None:  # the whole output to the log; tracebacks cut on the terminal
-                print(line, file=log, flush=True)
-                if (shown := live.feed(line)) is not None:
-                    typer.echo(shown)
-
+        with _engine_log(engine, stack or "") as (say, show, log_path):
             result = converging.up(engine, stack or "", say, show, refresh=refresh, wait=wait)
     except (recovery.StackLocked, adopt.AdoptionConflict, cloudflare_api.CloudflareError) as exc:
         typer.echo(str(exc), err=True)
@@ -377,10 +386,46 @@ def preview(
 
 
 @app.command()
+def destroy(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="The tenant stack whose spec was deleted")],
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="The stack is one of the local sandbox")] = False,
+    allow_destroy: Annotated[
+        bool, typer.Option("--allow-destroy", help="Allow it for this run, whatever the stack's config says")
+    ] = False,
+) -> None:
+    """Destroy a tenant whose spec was deleted: its servers, DNS records, mailboxes and the mail in them,
+    then remove its stack. What the deploy workflow runs after a merge that deletes specs/<stack>.yaml.
+
+    Refused while a spec declares the tenant, and unless stacks/Pulumi.<stack>.yaml sets
+    `mailbox-iac:allowDestroy: "true"` or --allow-destroy is given; servers' protection is lifted for this
+    run only. The engine's output is shown and kept in .state/logs/<stack>.log. A stack that does not
+    exist is nothing to do. Exit 0 destroyed (or nothing to destroy), 1 refused or failed: run it again.
+    """
+    from pulumi.automation import CommandError
+
+    from mailbox_iac import recovery
+    from mailbox_iac.ops import destroy as destroying
+
+    engine = _engine(sandbox)
+    try:
+        with _engine_log(engine, stack) as (say, show, _):
+            deleted = destroying.destroy(engine, stack, say, show, allow=allow_destroy)
+    except (destroying.DestroyRefused, recovery.StackLocked) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    except CommandError as exc:
+        again = f"fix what is named above, then run `mailbox-iac destroy -s {stack}` again"
+        _failed(f"destroy of stack {stack!r} failed:", exc, again)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"{stack}: {deleted} resource(s) deleted", err=True)
+
+
+@app.command()
 def matrix(
     changed_since: Annotated[str | None, typer.Option(help="Only tenants affected since this git ref")] = None,
 ) -> None:
-    """Print a GitHub Actions job matrix, one job per tenant stack (all, or those a change affects).
+    """Print a GitHub Actions job matrix, one job per tenant stack (all, or those a change affects), each
+    with its `action`: `up`, or `destroy` for a tenant whose spec the change deleted.
 
     A ref of zeros (GitHub's `before` of a push that created the branch) has nothing to compare with:
     every tenant is in the matrix.
@@ -388,17 +433,18 @@ def matrix(
     from mailbox_iac.ops import preview as previewing
     from mailbox_iac.ops.scaleout import github_matrix
 
-    tenants = _tenants("all")
+    tenants, removed = _tenants("all"), []
     if changed_since and set(changed_since) == {"0"}:
         typer.echo(f"{changed_since}: no previous commit (a new branch): every tenant", err=True)
     elif changed_since:
+        root = project.find_root()
         try:
-            files = previewing.changed_files(changed_since, project.find_root())
+            files = previewing.changed_files(changed_since, root)
         except ValueError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(code=1) from None
-        tenants = previewing.affected_tenants(files, tenants)
-    typer.echo(github_matrix(tenants))
+        tenants, removed = previewing.affected_tenants(files, tenants), previewing.removed_tenants(files, root)
+    typer.echo(github_matrix(tenants, removed))
 
 
 @app.command(name="operator-stacks")

@@ -41,8 +41,8 @@ STACK = (
     ),
     Setting(
         "mailbox-iac:allowDestroy",
-        '`"true"`: the stack may be destroyed when its spec is deleted; otherwise the PR preview of the deletion '
-        "fails (its servers, mailboxes and delivered mail would go)",
+        '`"true"`: the stack may be destroyed when its spec is deleted (its servers, mailboxes and delivered mail '
+        "go); without it the PR preview of the deletion fails and `mailbox-iac destroy` refuses",
     ),
     Setting("mailbox-iac:protectServers", "default true; the sandbox demo turns it off so `destroy` works"),
     Setting("mailbox-iac:acmeDirectory", "the ACME directory of the certificates (default: Let's Encrypt)"),

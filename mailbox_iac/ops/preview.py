@@ -16,6 +16,7 @@ from pulumi import automation as auto
 from mailbox_iac import errors, failures, project
 from mailbox_iac.engine import Engine
 from mailbox_iac.ops.against import against
+from mailbox_iac.ops.destroy import allows_destroy
 from mailbox_iac.plan import render
 from mailbox_iac.program import main as tenant_program
 from mailbox_iac.spec.errors import SpecInvalid
@@ -78,12 +79,13 @@ def preview_removal(engine: Engine, tenant: str) -> TenantPreview:
         result.output = f"{tenant}: never deployed, nothing to destroy"
         return result
     try:
-        outcome = stack.preview_destroy(on_output=lines.append, color="never")
-        result.counts = {str(getattr(op, "value", op)): int(n) for op, n in (outcome.change_summary or {}).items()}
-        resources = (stack.export_stack().deployment or {}).get("resources", [])
-        result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources if _owned(r)]
-        allowed = stack.get_all_config().get("mailbox-iac:allowDestroy")
-        if result.changes and not (allowed and allowed.value.lower() == "true"):
+        # The engine's own preview for the output and its errors; `destroy` lifts the servers' protection,
+        # which the engine cannot preview, so what goes is counted from the checkpoint: every resource.
+        stack.preview_destroy(on_output=lines.append, color="never", exclude_protected=True)
+        resources = [r for r in (stack.export_stack().deployment or {}).get("resources", []) if _owned(r)]
+        result.counts = {"delete": len(resources)} if resources else {}
+        result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources]
+        if result.changes and not allows_destroy(stack):
             result.violations = [
                 f"deleting specs/{tenant}.yaml destroys tenant {tenant}: {result.changes} resource(s), its servers "
                 f'and mailboxes with their mail. To go ahead, set `mailbox-iac:allowDestroy: "true"` in '

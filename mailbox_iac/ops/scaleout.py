@@ -4,14 +4,17 @@ matrix (one job per tenant stack) and Pulumi Kubernetes Operator `Stack` resourc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 
-def github_matrix(tenants: list[str]) -> str:
-    """`{"include": [{"tenant": ...}]}` for `strategy.matrix: ${{ fromJSON(...) }}`; empty stays valid."""
-    return json.dumps({"include": [{"tenant": t} for t in tenants]})
+def github_matrix(tenants: Sequence[str], removed: Sequence[str] = ()) -> str:
+    """`{"include": [{"tenant": ..., "action": "up"}]}` for `strategy.matrix: ${{ fromJSON(...) }}`, with
+    `"action": "destroy"` for tenants whose spec was deleted; empty stays valid."""
+    jobs = [{"tenant": t, "action": "up"} for t in tenants] + [{"tenant": t, "action": "destroy"} for t in removed]
+    return json.dumps({"include": jobs})
 
 
 def operator_stacks(

@@ -174,7 +174,7 @@ def test_outside_a_project_commands_say_where_to_run(tmp_path: Path) -> None:
 def test_matrix_on_a_new_branch_takes_every_tenant() -> None:
     result = run("matrix", "--changed-since", "0" * 40)
     assert result.returncode == 0 and json.loads(result.stdout)["include"] == [
-        {"tenant": t} for t in ("acme", "demo", "globex")
+        {"tenant": t, "action": "up"} for t in ("acme", "demo", "globex")
     ]
 
 

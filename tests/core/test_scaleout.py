@@ -10,7 +10,13 @@ from mailbox_iac.ops.scaleout import github_matrix, operator_stacks
 
 
 def test_github_matrix() -> None:
-    assert json.loads(github_matrix(["acme", "globex"])) == {"include": [{"tenant": "acme"}, {"tenant": "globex"}]}
+    assert json.loads(github_matrix(["acme", "globex"], ["newco"])) == {
+        "include": [
+            {"tenant": "acme", "action": "up"},
+            {"tenant": "globex", "action": "up"},
+            {"tenant": "newco", "action": "destroy"},
+        ]
+    }
     assert json.loads(github_matrix([])) == {"include": []}
 
 

@@ -56,6 +56,14 @@ def test_the_deploy_matrix_passes_the_before_ref_through_the_environment() -> No
     assert "${{" not in matrix["run"] and re.search(r"--changed-since \"\$BEFORE\"", matrix["run"])
 
 
+def test_each_deploy_job_runs_what_its_matrix_entry_asks() -> None:
+    runs = {s["if"]: s["run"] for s in WORKFLOWS["deploy"]["jobs"]["tenant"]["steps"] if "if" in s}
+    assert runs == {
+        "matrix.action == 'up'": '.venv/bin/mailbox-iac up --stack "${{ matrix.tenant }}"',
+        "matrix.action == 'destroy'": '.venv/bin/mailbox-iac destroy --stack "${{ matrix.tenant }}"',
+    }
+
+
 def test_pr_paths_include_the_program_pulumi_runs() -> None:
     paths = WORKFLOWS["pr"][True]["pull_request"]["paths"]
     assert {"__main__.py", ".pulumi-version", "Pulumi.yaml"} <= set(paths)

@@ -1,6 +1,7 @@
 """PR preview on the sandbox with the real engine and a git fixture: only the changed tenant is previewed,
 its counts are right, a guard-rail violation fails it, no change means exit 0, and a deleted spec is
-previewed as the destroy of its stack, refused until its config allows it."""
+previewed as the destroy of its stack, refused until its config allows it; then, merged, the tenant's
+deploy job destroys it (its protected server too) and removes the stack, and drift is clean."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import yaml
+from pulumi import automation as auto
 
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
@@ -45,11 +49,19 @@ def preview(root: Path) -> tuple[int, dict[str, Any], str]:
     return result.returncode, json.loads((root / ".state/preview/summary.json").read_text()), result.stdout
 
 
+def mbx(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailbox_iac", *argv], cwd=root, capture_output=True, text=True)
+
+
 def test_preview_of_a_pull_request(tmp_path: Path) -> None:
     shutil.copy(REPO / "Pulumi.yaml", tmp_path)
     (tmp_path / "specs").mkdir()
     (tmp_path / "stacks").mkdir()
     zones = [tenant_files(tmp_path, t) for t in ("p1", "p2")]
+    p1_stack = tmp_path / "stacks/Pulumi.p1.yaml"  # p1's server protected, as by default: destroy lifts it
+    p1_config = yaml.safe_load(p1_stack.read_text())
+    del p1_config["config"]["mailbox-iac:protectServers"]
+    p1_stack.write_text(yaml.safe_dump(p1_config))
     git_repo(tmp_path)
     info = run.up(tmp_path, zones, build_seconds=0.2)
     try:
@@ -103,5 +115,26 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         stack_file.write_text(yaml.safe_dump(config))
         code, report, _ = preview(tmp_path)
         assert code == 2 and report["tenants"][0]["violations"] == [], report
+
+        # Merged: the deploy job destroys the tenant and removes its stack; drift is clean afterwards.
+        git(tmp_path, "commit", "-qam", "remove tenant p1")
+        assert json.loads(mbx(tmp_path, "matrix", "--changed-since", "HEAD~1").stdout)["include"] == [
+            {"tenant": "p1", "action": "destroy"}
+        ]
+        kept = mbx(tmp_path, "destroy", "-s", "p2", "--sandbox")
+        assert kept.returncode == 1 and "specs/p2.yaml still declares tenant 'p2'" in kept.stderr
+        gone = mbx(tmp_path, "destroy", "-s", "p1", "--sandbox")
+        assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr
+        assert "protection lifted from server-mx1" in gone.stderr and "destroyed and removed" in gone.stderr
+        state = httpx.get(info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()
+        assert [i["srvrname"] for i in state["instances"] if "p1" in i["srvrname"]] == []
+        records = httpx.get(info["cloudflare_url"].replace("/client/v4", "/_emulator/state")).json()["records"]
+        assert records["p1-mail.example"] == [] and records["p2-mail.example"]
+        with pytest.raises(auto.StackNotFoundError):
+            engine.existing("p1")
+        assert mbx(tmp_path, "destroy", "-s", "p1", "--sandbox").returncode == 0  # again: nothing left to do
+        drift = mbx(tmp_path, "drift", "--tenants", "all", "--sandbox", "--format", "json")
+        assert drift.returncode == 0, drift.stdout + drift.stderr
+        assert json.loads(drift.stdout)["findings"] == []
     finally:
         run.down(tmp_path)
