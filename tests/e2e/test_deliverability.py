@@ -33,7 +33,7 @@ from mailbox_iac.mailhost.render import RATE_LIMIT_SOCKET
 from mailbox_iac.sandbox import run
 from tests.conftest import REPO
 from tests.e2e.test_demo import ZONES, Demo
-from tests.e2e.test_drift import cloudflare
+from tests.e2e.test_drift import cloudflare, drift_report
 from tests.e2e.test_tls import Host
 
 GLOBEX_STACK = yaml.safe_load((REPO / "stacks" / "Pulumi.globex.yaml").read_text())
@@ -132,6 +132,22 @@ def resolver(demo: Demo) -> Iterator[dns.resolver.Resolver]:
     saved, dns.resolver.default_resolver = dns.resolver.default_resolver, r
     yield r
     dns.resolver.default_resolver = saved
+
+
+def test_a_no_op_drift_of_globex_logs_in_once_per_host_and_lists_each_zone_once(
+    tenants: dict[str, Demo], globex: dict[str, Sender]
+) -> None:
+    """globex's 2 hosts, 50 mailboxes and 10 zones: drift's cost grows with hosts and zones, not resources.
+    Logins counted by each host's sshd, calls by the Cloudflare emulator."""
+
+    def logins() -> list[int]:
+        return [s.host.inside("cat /var/log/auth.log").stdout.count("Accepted publickey") for s in globex.values()]
+
+    before, calls = logins(), sum(tenants["globex"].cloudflare()["answered"].values())
+    code, report = drift_report(tenants["globex"], "globex")
+    assert (code, report["findings"]) == (0, []), report
+    assert [after - was for after, was in zip(logins(), before, strict=True)] == [1, 1]
+    assert sum(tenants["globex"].cloudflare()["answered"].values()) - calls <= 2 * len(GLOBEX_ZONES)
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

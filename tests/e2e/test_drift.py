@@ -36,10 +36,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         run.down(root)
 
 
-def drift_report(demo: Demo) -> tuple[int, dict[str, Any]]:
-    """`mailbox-iac drift` of the demo: its exit code and its JSON report."""
+def drift_report(demo: Demo, tenant: str = "demo") -> tuple[int, dict[str, Any]]:
+    """`mailbox-iac drift` of a tenant (the demo unless told): its exit code and its JSON report."""
     result = subprocess.run(
-        [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", "demo", "--sandbox", "--format", "json"],
+        [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", tenant, "--sandbox", "--format", "json"],
         cwd=demo.root,
         capture_output=True,
         text=True,
