@@ -109,7 +109,7 @@ class _OnHost(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with session(_target(props)) as conn:
+            with session(_target(props), read_only=True) as conn:
                 outs = self._live(conn, props)
         except SshUnreachable as exc:
             _gone(props, exc)

@@ -4,8 +4,8 @@ The host key is recorded on first contact (it becomes a resource output) and ver
 contact; a different key stops everything with a message that says what to check. Commands are argv
 lists joined with `shlex.join`, never strings built from values; secrets never travel in argv.
 
-`session` keeps one connection per pinned host open for the life of the process (a provider process serves
-a whole engine run): a refresh of a host with 25 mailboxes logs in once, not 27 times.
+`session` keeps the connections to each pinned host open for the life of the process (a provider process
+serves a whole engine run): a refresh of a host with 25 mailboxes logs in once or twice, not 27 times.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import posixpath
 import secrets
 import shlex
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -205,38 +206,71 @@ class SshConnection:
 
 @dataclass
 class _Kept:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    conn: SshConnection | None = None
+    """The open sessions to one host: idle ones, and how many are open or being opened."""
+
+    ready: threading.Condition = field(default_factory=threading.Condition)
+    idle: list[SshConnection] = field(default_factory=list)
+    size: int = 0
 
 
 _KEPT: dict[tuple[str, int, str, str, str], _Kept] = {}
 _KEPT_GUARD = threading.Lock()
+# A change waits this long for a kept session before it opens another, up to MAX_SESSIONS per host, so that
+# a long step (an ACME order, a converge) does not hold the others up; reads only ever wait (a refresh of a
+# host logs in once).
+WAIT_FOR_KEPT = 1.0
+MAX_SESSIONS = 4  # the dynamic provider's worker threads
+
+
+def _take(kept: _Kept, target: SshTarget, read_only: bool) -> SshConnection:
+    with kept.ready:
+        deadline = time.monotonic() + (float("inf") if read_only else WAIT_FOR_KEPT)
+        while True:
+            while kept.idle:
+                conn = kept.idle.pop()
+                if conn.alive:
+                    return conn
+                conn.close()
+                kept.size -= 1
+            left = deadline - time.monotonic()
+            if kept.size < MAX_SESSIONS and (kept.size == 0 or left <= 0):
+                kept.size += 1
+                break
+            kept.ready.wait(timeout=left if kept.size < MAX_SESSIONS and left < float("inf") else None)
+    try:
+        return SshConnection(target)
+    except BaseException:
+        with kept.ready:
+            kept.size -= 1
+            kept.ready.notify()
+        raise
 
 
 @contextlib.contextmanager
-def session(target: SshTarget) -> Iterator[SshConnection]:
+def session(target: SshTarget, read_only: bool = False) -> Iterator[SshConnection]:
     """A connection to `target` for one caller at a time (paramiko's SFTP client is not to be shared),
-    kept open for the next and opened again when it dropped. Kept under the pin and the login key: a
-    caller that pins another host key never gets this session. Unpinned (a first contact): never kept."""
+    kept open for the next caller and opened again when it dropped. Kept under the pin and the login key:
+    a caller that pins another host key never gets these sessions. Unpinned (a first contact): never kept.
+    `read_only`: the caller waits for an open session rather than opening another."""
     if not target.host_key:
         with SshConnection(target) as conn:
             yield conn
         return
-    key = (
-        target.host,
-        target.port,
-        target.user,
-        target.host_key,
-        hashlib.sha256(target.private_key.encode()).hexdigest(),
-    )
+    login = hashlib.sha256(target.private_key.encode()).hexdigest()
     with _KEPT_GUARD:
-        kept = _KEPT.setdefault(key, _Kept())
-    with kept.lock:
-        if kept.conn is None or not kept.conn.alive:
-            kept.conn = SshConnection(target)
-        try:
-            yield kept.conn
-        except SshDropped:
-            kept.conn.close()
-            kept.conn = None
-            raise
+        kept = _KEPT.setdefault((target.host, target.port, target.user, target.host_key, login), _Kept())
+    conn = _take(kept, target, read_only)
+    dropped = False
+    try:
+        yield conn
+    except SshDropped:
+        dropped = True
+        raise
+    finally:
+        with kept.ready:
+            if dropped:
+                conn.close()
+                kept.size -= 1
+            else:
+                kept.idle.append(conn)
+            kept.ready.notify()
