@@ -344,6 +344,12 @@ def deployed_state(stack: auto.Stack, project_dir: Path) -> tuple[DesiredState, 
     return plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, facts_from(outputs)), outputs
 
 
+def stack_zones(config: Mapping[str, auto.ConfigValue]) -> list[str]:
+    """The zones a stack may manage (`mailbox-iac:allowedZones`), from its config as the Automation API reads it."""
+    value = config.get("mailbox-iac:allowedZones")
+    return list(json.loads(value.value)) if value else []
+
+
 def adopt_before_up(
     stack: auto.Stack,
     project_dir: Path,
@@ -356,8 +362,9 @@ def adopt_before_up(
     `cloudflare:baseUrl`, else `env`."""
     outputs = {k: v.value for k, v in stack.outputs().items()}
     state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known_facts(outputs))
-    config = {k: v.value for k, v in stack.get_all_config().items()}
-    allowed = set(json.loads(config.get("mailbox-iac:allowedZones") or "[]"))
+    raw = stack.get_all_config()
+    config = {k: v.value for k, v in raw.items()}
+    allowed = set(stack_zones(raw))
     planned = [r for r in state.dns_records if r.zone in allowed]  # never a zone the stack may not manage
     credentials = {
         "CLOUDFLARE_API_TOKEN": config.get("cloudflare:apiToken") or env.get("CLOUDFLARE_API_TOKEN", ""),

@@ -99,7 +99,7 @@ def _gone(props: dict[str, Any], why: SshUnreachable) -> None:
 
 class _OnHost(ResourceProvider):
     """A resource that lives on a mail host: read and removed over SSH. A host that cannot be reached is
-    reported gone (see `_reach`); `_live` returning None means the resource is not on the host."""
+    reported gone (see `_gone`); `_live` returning None means the resource is not on the host."""
 
     def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any] | None:
         raise NotImplementedError

@@ -236,7 +236,7 @@ def _take(kept: _Kept, target: SshTarget, read_only: bool) -> SshConnection:
             if kept.size < MAX_SESSIONS and (kept.size == 0 or left <= 0):
                 kept.size += 1
                 break
-            kept.ready.wait(timeout=left if kept.size < MAX_SESSIONS and left < float("inf") else None)
+            kept.ready.wait(timeout=None if read_only or kept.size >= MAX_SESSIONS else left)
     try:
         return SshConnection(target)
     except BaseException:

@@ -28,6 +28,7 @@ from mailbox_iac import checkpoint, cloudflare_api
 from mailbox_iac.checks import dns
 from mailbox_iac.dns import txt
 from mailbox_iac.ops.against import compare
+from mailbox_iac.program import stack_zones
 from mailbox_iac.servers import registry
 from mailbox_iac.spec.resolve import Tenant
 
@@ -195,8 +196,7 @@ def stack_findings(
     """All three layers of one deployed stack, and how many changes its spec holds that were not applied."""
     deployment = stack.export_stack().deployment or {}
     found = state_findings(tenant, stack, refreshed(deployment))
-    config = stack.get_all_config()
-    zones = json.loads(config["mailbox-iac:allowedZones"].value) if "mailbox-iac:allowedZones" in config else []
+    zones = stack_zones(stack.get_all_config())
     found += dns_findings(tenant, checkpoint.record_rows(deployment, zones), resolver, cloudflare, ignores)
     outputs = {k: v.value for k, v in stack.outputs().items()}
     pending, _ = compare(deployment, outputs, spec)
