@@ -65,7 +65,7 @@ def destroy(
             stack.import_stack(auto.Deployment(version=exported.version, deployment=unprotected))
             names = ", ".join(u.rsplit("::", 1)[-1] for u in lifted)
             say(f"stack {tenant!r}: protection lifted from {names} for this destroy")
-        result = stack.destroy(on_output=on_output, color="never")
+        result = stack.destroy(on_output=on_output, show_secrets=False, color="never")
         stack.workspace.remove_stack(tenant)
         say(f"stack {tenant!r} destroyed and removed")
         changes = result.summary.resource_changes or {}

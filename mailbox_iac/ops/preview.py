@@ -81,7 +81,7 @@ def preview_removal(engine: Engine, tenant: str) -> TenantPreview:
     try:
         # The engine's own preview for the output and its errors; `destroy` lifts the servers' protection,
         # which the engine cannot preview, so what goes is counted from the checkpoint: every resource.
-        stack.preview_destroy(on_output=lines.append, color="never", exclude_protected=True)
+        stack.preview_destroy(on_output=lines.append, show_secrets=False, color="never", exclude_protected=True)
         resources = [r for r in (stack.export_stack().deployment or {}).get("resources", []) if _owned(r)]
         result.counts = {"delete": len(resources)} if resources else {}
         result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources]
