@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailbox_iac import failures, lifetime, project
+from mailbox_iac import allowances, failures, lifetime, project
 from mailbox_iac.plan import render
 from mailbox_iac.plan.planner import plan as make_plan
 from mailbox_iac.sandbox.cli import app as sandbox_app
@@ -37,6 +37,23 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 STACK_HELP = "Tenant stack (its spec: specs/<stack>.yaml, or mailbox-iac:spec in stacks/Pulumi.<stack>.yaml)"
+Allow = Annotated[
+    str,
+    typer.Option(
+        "--allow",
+        envvar=allowances.ENV,
+        help="Guard-rail opt-ins for this run only, comma-separated: mass-changes, server-replacement, destroy "
+        "(a pull request's labels `mailbox-iac:allow-<name>` are passed here by the workflows)",
+    ),
+]
+
+
+def _allowed(text: str) -> frozenset[str]:
+    try:
+        return allowances.parse(text)
+    except allowances.UnknownAllowance as exc:
+        typer.echo(f"--allow: {exc}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def _version(value: bool) -> None:
@@ -229,6 +246,7 @@ def up(
     wait: Annotated[
         bool, typer.Option("--wait", help="If another run holds the stack, wait for it instead of exiting 1")
     ] = False,
+    allow: Allow = "",
 ) -> None:
     """Converge tenants: `pulumi up --yes` of their stacks.
 
@@ -247,6 +265,7 @@ def up(
     if (stack is None) == (tenants is None):
         typer.echo("give either --stack NAME or --tenants all|a,b,...", err=True)
         raise typer.Exit(code=1)
+    allowed = _allowed(allow)
     if stack is not None:
         _tenant_stack(project.find_root(), stack)
     engine = _engine(sandbox)
@@ -260,12 +279,14 @@ def up(
         lines = contextlib.nullcontext(lambda rs: typer.echo(many.progress_line(rs), err=True))
         # On a terminal a table redrawn in place; plain lines for logs and CI.
         with many.live_view() if sys.stderr.isatty() else lines as show:
-            runs = many.run_many(names, engine, engine.project_dir / ".state/logs", parallel, on_progress=show)
+            runs = many.run_many(
+                names, engine, engine.project_dir / ".state/logs", parallel, on_progress=show, allow=allowed
+            )
         typer.echo(many.summary_table(runs))
         raise typer.Exit(code=0 if all(r.status == "converged" for r in runs) else 1)
     try:
         with _engine_log(engine, stack or "") as (say, show, log_path):
-            result = converging.up(engine, stack or "", say, show, refresh=refresh, wait=wait)
+            result = converging.up(engine, stack or "", say, show, refresh=refresh, wait=wait, allow=allowed)
     except (recovery.StackLocked, adopt.AdoptionConflict, cloudflare_api.CloudflareError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
@@ -345,16 +366,19 @@ def preview(
     output_dir: Annotated[
         Path | None, typer.Option(help="Where summary.md, full.md and summary.json go (default: .state/preview/)")
     ] = None,
+    allow: Allow = "",
 ) -> None:
     """Preview the tenants a change affects (their spec or stack file changed; shared code affects all),
     after validating every spec. A deleted spec is previewed as the destroy of its stack, refused unless
-    that stack's config sets `mailbox-iac:allowDestroy: "true"`. Prints a Markdown summary that fits a
+    the change allows it (--allow destroy: the PR's label) or that stack's config sets
+    `mailbox-iac:allowDestroy: "true"`. Prints a Markdown summary that fits a
     PR comment (under 60,000 characters); the full output and JSON are written next to it.
 
     Exit code 0 no changes, 2 changes, 1 error or guard-rail violation.
     """
     from mailbox_iac.ops import preview as previewing
 
+    allowed = _allowed(allow)
     root = project.find_root()
     output_dir = output_dir or root / ".state/preview"
     try:
@@ -371,8 +395,8 @@ def preview(
     removed = previewing.removed_tenants(files, root)
     engine = _engine(sandbox) if tenants or removed else None
     previews = (
-        [previewing.preview_tenant(engine, t) for t in tenants]
-        + [previewing.preview_removal(engine, t) for t in removed]
+        [previewing.preview_tenant(engine, t, allowed) for t in tenants]
+        + [previewing.preview_removal(engine, t, allowed) for t in removed]
         if engine
         else []
     )
@@ -389,15 +413,13 @@ def preview(
 def destroy(
     stack: Annotated[str, typer.Option("--stack", "-s", help="The tenant stack whose spec was deleted")],
     sandbox: Annotated[bool, typer.Option("--sandbox", help="The stack is one of the local sandbox")] = False,
-    allow_destroy: Annotated[
-        bool, typer.Option("--allow-destroy", help="Allow it for this run, whatever the stack's config says")
-    ] = False,
+    allow: Allow = "",
 ) -> None:
     """Destroy a tenant whose spec was deleted: its servers, DNS records, mailboxes and the mail in them,
     then remove its stack. What the deploy workflow runs after a merge that deletes specs/<stack>.yaml.
 
     Refused while a spec declares the tenant, and unless stacks/Pulumi.<stack>.yaml sets
-    `mailbox-iac:allowDestroy: "true"` or --allow-destroy is given; servers' protection is lifted for this
+    `mailbox-iac:allowDestroy: "true"` or the run allows it (--allow destroy); servers' protection is lifted for this
     run only. The engine's output is shown and kept in .state/logs/<stack>.log. A stack that does not
     exist is nothing to do. Exit 0 destroyed (or nothing to destroy), 1 refused or failed: run it again.
     """
@@ -406,10 +428,11 @@ def destroy(
     from mailbox_iac import recovery
     from mailbox_iac.ops import destroy as destroying
 
+    allowed = _allowed(allow)
     engine = _engine(sandbox)
     try:
         with _engine_log(engine, stack) as (say, show, _):
-            deleted = destroying.destroy(engine, stack, say, show, allow=allow_destroy)
+            deleted = destroying.destroy(engine, stack, say, show, allow="destroy" in allowed)
     except (destroying.DestroyRefused, recovery.StackLocked) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None

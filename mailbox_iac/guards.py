@@ -1,9 +1,9 @@
 """The guard rail every `up` and preview passes first: `ChangeBudget`, a dynamic resource whose only job is
 its `diff`. It sees the previous run's DNS record keys and mailboxes (its old outputs) and the planned ones,
 and refuses what the safety rules of `changes.py` refuse (mass deletion from a population of 10, a domain's
-MX, a domain's last DKIM selector) unless `mailbox-iac:allowMassChanges` is set for the run. Every other
+MX, a domain's last DKIM selector) unless the run allows mass changes (allowances.py). Every other
 resource depends on the budget, so nothing is touched when it refuses. Server replacement has its own
-switch (`allowServerReplacement`, enforced by each backend's server resource).
+switch (`server-replacement`, enforced by each backend's server resource).
 THIS MODULE PATH IS PERMANENT (`mailbox_iac.guards`): state pickles `ChangeBudgetProvider` by reference.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from mailbox_iac import changes
+from mailbox_iac import allowances, changes
 from mailbox_iac.errors import GuardRailViolation
 
 KIND_OF = {"dns_records": "dns_record", "mailboxes": "mailbox"}  # budget property -> change kind
@@ -35,8 +35,7 @@ class ChangeBudgetProvider(ResourceProvider):
         if problems and not news.get("allow_mass_changes"):
             raise GuardRailViolation(
                 f"tenant {news.get('tenant')}: " + "; ".join(problems) + ". This needs an explicit opt-in: check "
-                "the spec, then run with `pulumi config set mailbox-iac:allowMassChanges true` (and unset it "
-                "afterwards)."
+                f"the spec, then {allowances.how_to('mass-changes')}."
             )
         changed = any(set(olds.get(k) or []) != set(news.get(k) or []) for k in KIND_OF)
         return DiffResult(changes=changed or olds.get("tenant") != news.get("tenant"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from mailbox_iac import adopt, cloudflare_api, project
+from mailbox_iac import adopt, allowances, cloudflare_api, project
 from mailbox_iac import cloudflare_resources as cloudflare
 from mailbox_iac.checks.dns import record_row
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
@@ -59,8 +60,9 @@ class Settings:
     operator_networks: tuple[str, ...] = ()  # where mailbox-iac and its operators work from: never banned
 
     @classmethod
-    def from_config(cls, project_dir: Path) -> Settings:
-        """`project_dir`: where Pulumi.yaml is; a relative `mailbox-iac:spec` is taken from there."""
+    def from_config(cls, project_dir: Path, allow: frozenset[str] = frozenset()) -> Settings:
+        """`project_dir`: where Pulumi.yaml is; a relative `mailbox-iac:spec` is taken from there. `allow`:
+        this run's opt-ins (allowances.py), each as if its stack setting were true."""
         cfg = pulumi.Config("mailbox-iac")
         stack = pulumi.get_stack()
         zones = cfg.get_object("allowedZones")
@@ -74,8 +76,8 @@ class Settings:
             spec_path=project_dir / (cfg.get("spec") or f"specs/{stack}.yaml"),
             allowed_zones=tuple(str(z) for z in zones),
             zone_ids={str(k): str(v) for k, v in (cfg.get_object("zoneIds") or {}).items()},
-            allow_server_replacement=bool(cfg.get_bool("allowServerReplacement")),
-            allow_mass_changes=bool(cfg.get_bool("allowMassChanges")),
+            allow_server_replacement="server-replacement" in allow or bool(cfg.get_bool("allowServerReplacement")),
+            allow_mass_changes="mass-changes" in allow or bool(cfg.get_bool("allowMassChanges")),
             protect_servers=cfg.get_bool("protectServers") is not False,
             password_rotation={str(k): int(v) for k, v in (cfg.get_object("passwordRotation") or {}).items()},
             acme_directory=cfg.get("acmeDirectory") or "",
@@ -378,10 +380,18 @@ def adopt_before_up(
             api.close()
 
 
-def main(project_dir: Path | None = None, adopt_records: dict[str, str] | None = None) -> None:
+def main(
+    project_dir: Path | None = None, adopt_records: dict[str, str] | None = None, allow: frozenset[str] | None = None
+) -> None:
     """The program; `project_dir` (default: the working directory) is where Pulumi.yaml and specs/ are;
-    `adopt_records` are the imports `adopt_before_up` found (mailbox-iac up)."""
-    settings = Settings.from_config(project_dir or Path.cwd())
+    `adopt_records` are the imports `adopt_before_up` found (mailbox-iac up); `allow`: the run's opt-ins
+    (default: `MAILBOX_IAC_ALLOW`, for the plain CLI)."""
+    if allow is None:
+        try:
+            allow = allowances.from_environment(os.environ)
+        except allowances.UnknownAllowance as exc:
+            raise ProgramError(f"{allowances.ENV}: {exc}") from None
+    settings = Settings.from_config(project_dir or Path.cwd(), allow)
     if adopt_records:
         settings = dataclasses.replace(settings, adopt_records=dict(adopt_records))
     declare(desired_state(settings), settings)

@@ -22,14 +22,14 @@ STACK = (
     Setting("mailbox-iac:zoneIds", "map zone -> Cloudflare zone id, to skip the lookup"),
     Setting(
         "mailbox-iac:allowServerReplacement",
-        "allow a change that replaces a server (new IP, lost reputation, new rDNS); otherwise preview fails and "
-        "servers are protected",
+        "allow, on every run while set, a change that replaces a server (new IP, lost reputation, new rDNS); "
+        "otherwise preview fails and servers are protected (one change: `--allow server-replacement` or its label)",
     ),
     Setting(
         "mailbox-iac:allowMassChanges",
-        "allow, for one run, deleting or replacing more than 30% of the tenant's DNS records or mailboxes (counted "
-        "once there are at least 10, as octoDNS does), and, at any size, removing a domain's MX record or its last "
-        "DKIM selector (a selector rotation keeps one and needs nothing)",
+        "allow, on every run while set, deleting or replacing more than 30% of the tenant's DNS records or "
+        "mailboxes (counted once there are at least 10, as octoDNS does), and, at any size, removing a domain's MX "
+        "record or its last DKIM selector (one change: `--allow mass-changes` or its label)",
     ),
     Setting(
         "mailbox-iac:operatorNetworks",
@@ -42,7 +42,8 @@ STACK = (
     Setting(
         "mailbox-iac:allowDestroy",
         '`"true"`: the stack may be destroyed when its spec is deleted (its servers, mailboxes and delivered mail '
-        "go); without it the PR preview of the deletion fails and `mailbox-iac destroy` refuses",
+        "go); without it, or the change's `--allow destroy` (its label), the PR preview of the deletion fails and "
+        "`mailbox-iac destroy` refuses",
     ),
     Setting("mailbox-iac:protectServers", "default true; the sandbox demo turns it off so `destroy` works"),
     Setting("mailbox-iac:acmeDirectory", "the ACME directory of the certificates (default: Let's Encrypt)"),
@@ -72,6 +73,10 @@ ENVIRONMENT = (
     ),
     Setting("MAILBOX_IAC_ACME_DIRECTORY", "the ACME directory where the stack sets none"),
     Setting("MAILBOX_IAC_ACME_CA", "a PEM file the hosts' certbot trusts for that directory"),
+    Setting(
+        "MAILBOX_IAC_ALLOW",
+        "guard-rail opt-ins for this run, comma-separated: mass-changes, server-replacement, destroy (`--allow`)",
+    ),
     Setting("MAILBOX_IAC_CACHE", "where bootstrap keeps the built engine (default `~/.cache/mailbox-iac`)"),
     Setting("PULUMI_BACKEND_URL", "the state backend (else Pulumi.yaml's `backend.url`, else `.state/`)"),
     Setting("PULUMI_CONFIG_PASSPHRASE", "the passphrase of a passphrase secrets provider"),

@@ -1,6 +1,7 @@
 """A tenant's end: once its spec is deleted, its stack is destroyed (servers, records, mailboxes and the
-mail in them) and removed. Refused while a spec still declares the tenant, and unless the stack's config
-(`mailbox-iac:allowDestroy: "true"`, set in the change that deletes the spec) or the run allows it; the
+mail in them) and removed. Refused while a spec still declares the tenant, and unless the run allows it
+(`--allow destroy`, from the label of the pull request that deleted the spec) or the stack's config does
+(`mailbox-iac:allowDestroy: "true"`); the
 servers' `protect` is lifted only then, for this run. A run that is killed is run again: the stack is held
 as `up` holds it and what was already deleted stays deleted."""
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from mailbox_iac import project, recovery
+from mailbox_iac import allowances, project, recovery
 from mailbox_iac.engine import Engine
 
 ALLOW = "mailbox-iac:allowDestroy"
@@ -44,8 +45,7 @@ def destroy(
     else:
         raise DestroyRefused(
             f"{spec.relative_to(engine.project_dir)} still declares tenant {tenant!r}: a tenant is destroyed by "
-            "deleting its spec, in a change that also sets "
-            f'`{ALLOW}: "true"` in stacks/Pulumi.{tenant}.yaml'
+            f"deleting its spec, in a pull request labelled `{allowances.LABEL}destroy`"
         )
     with recovery.exclusive(engine.lock_dir, tenant):
         try:
@@ -55,8 +55,8 @@ def destroy(
             return 0
         if not (allow or allows_destroy(stack)):
             raise DestroyRefused(
-                f"destroying tenant {tenant!r} deletes its servers, records, mailboxes and their mail: set "
-                f'`{ALLOW}: "true"` in stacks/Pulumi.{tenant}.yaml (or pass --allow-destroy) to go ahead'
+                f"destroying tenant {tenant!r} deletes its servers, records, mailboxes and their mail; to go ahead, "
+                + allowances.how_to("destroy", "destroy")
             )
         engine.recover(stack, say)
         exported = stack.export_stack()

@@ -52,6 +52,7 @@ def run_many(
     retries: int = 2,
     on_progress: Callable[[list[TenantRun]], None] | None = None,
     progress_every: float = 2.0,
+    allow: frozenset[str] = frozenset(),
 ) -> list[TenantRun]:
     log_dir.mkdir(parents=True, exist_ok=True)
     runs = [TenantRun(t, log=log_dir / f"{t}.log") for t in tenants]
@@ -77,6 +78,7 @@ def run_many(
                         on_output=lambda line: print(line, file=log),
                         on_event=on_event,
                         selecting=select_lock,
+                        allow=allow,
                     )
                     run.status, run.phase = "converged", "done"
                     break

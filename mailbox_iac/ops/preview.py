@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from mailbox_iac import errors, failures, project
+from mailbox_iac import allowances, errors, failures, project
 from mailbox_iac.engine import Engine
 from mailbox_iac.ops.against import against
 from mailbox_iac.ops.destroy import allows_destroy
@@ -68,9 +68,10 @@ def removed_tenants(files: list[str], root: Path) -> list[str]:
     )
 
 
-def preview_removal(engine: Engine, tenant: str) -> TenantPreview:
-    """What deleting a tenant's spec would do: destroy its stack. Refused unless the stack's config says
-    `mailbox-iac:allowDestroy: true` (its servers, mailboxes and delivered mail go)."""
+def preview_removal(engine: Engine, tenant: str, allow: frozenset[str] = frozenset()) -> TenantPreview:
+    """What deleting a tenant's spec would do: destroy its stack. Refused unless the change allows it
+    (`allow`, from the PR's label) or the stack's config says `mailbox-iac:allowDestroy: true` (its servers,
+    mailboxes and delivered mail go)."""
     result = TenantPreview(tenant, removed=True)
     lines: list[str] = []
     try:
@@ -85,11 +86,10 @@ def preview_removal(engine: Engine, tenant: str) -> TenantPreview:
         resources = [r for r in (stack.export_stack().deployment or {}).get("resources", []) if _owned(r)]
         result.counts = {"delete": len(resources)} if resources else {}
         result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources]
-        if result.changes and not allows_destroy(stack):
+        if result.changes and not ("destroy" in allow or allows_destroy(stack)):
             result.violations = [
                 f"deleting specs/{tenant}.yaml destroys tenant {tenant}: {result.changes} resource(s), its servers "
-                f'and mailboxes with their mail. To go ahead, set `mailbox-iac:allowDestroy: "true"` in '
-                f"stacks/Pulumi.{tenant}.yaml in the same change"
+                f"and mailboxes with their mail. To go ahead, {allowances.how_to('destroy', 'destroy')}"
             ]
     except auto.CommandError as exc:
         result.error = "; ".join(failures.diagnostics(str(exc), limit=3)) or "preview of the destroy failed"
@@ -109,12 +109,12 @@ def _kind(token: str) -> str:
     return token.rsplit(":", 1)[-1]
 
 
-def preview_tenant(engine: Engine, tenant: str) -> TenantPreview:
+def preview_tenant(engine: Engine, tenant: str, allow: frozenset[str] = frozenset()) -> TenantPreview:
     """The engine's preview of a tenant, and the changes a reviewer reads (its spec against the stack's
     checkpoint, `ops/against.py`)."""
     result = TenantPreview(tenant)
     lines: list[str] = []
-    program = errors.Watched(lambda: tenant_program(engine.project_dir))
+    program = errors.Watched(lambda: tenant_program(engine.project_dir, allow=allow))
     try:
         stack = engine.stack(tenant, program)
         try:

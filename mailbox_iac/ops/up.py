@@ -26,10 +26,12 @@ def up(
     refresh: bool = False,
     wait: bool = False,
     selecting: contextlib.AbstractContextManager[Any] | None = None,
+    allow: frozenset[str] = frozenset(),
 ) -> auto.UpResult:
-    """`selecting`: held while the stack is selected (runs in one process share the workspace's files)."""
+    """`selecting`: held while the stack is selected (runs in one process share the workspace's files);
+    `allow`: the run's guard-rail opt-ins (allowances.py)."""
     imports: dict[str, str] = {}
-    program = errors.Watched(lambda: tenant_program(engine.project_dir, imports))
+    program = errors.Watched(lambda: tenant_program(engine.project_dir, imports, allow))
     with recovery.exclusive(engine.lock_dir, tenant, wait=wait):
         with selecting or contextlib.nullcontext():
             stack = engine.stack(tenant, program)

@@ -83,7 +83,7 @@ def changes_text(title: str, found: list[changes.Change], refused: list[str]) ->
     head = f"{title}: " + (", ".join(f"{n} to {op}" for op, n in counts(found).items() if n) or "no changes")
     lines = [head, *change_lines(found)]
     if refused:
-        lines += ["", "refused without mailbox-iac:allowMassChanges / allowServerReplacement:"]
+        lines += ["", "refused unless the change allows it (--allow mass-changes / server-replacement, or a label):"]
         lines += [f"  ! {r}" for r in refused]
     return "\n".join(lines) + "\n"
 

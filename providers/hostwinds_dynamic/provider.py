@@ -36,6 +36,7 @@ from hostwinds_dynamic.client import (
     HostwindsInputError,
     HostwindsTransientError,
 )
+from mailbox_iac import allowances
 from mailbox_iac.errors import GuardRailViolation, Permanent
 from mailbox_iac.unknown import has_unknown, is_unknown
 
@@ -137,8 +138,7 @@ class InstanceProvider(_Configured):
             raise GuardRailViolation(
                 f"changing {', '.join(replaces)} would replace server {olds.get('srvrname')!r} "
                 f"(serviceid {olds.get('serviceid')}, {olds.get('main_ip')}): a new IP without its sending "
-                "reputation and a new rDNS. If that is really wanted, allow it for this run: "
-                "`pulumi config set mailbox-iac:allowServerReplacement true` (allow_replace on the resource)"
+                f"reputation and a new rDNS. If that is really wanted, {allowances.how_to('server-replacement')}"
             )
         # The new server carries the same srvrname; the old one must be gone before create() looks for it.
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))

@@ -155,6 +155,22 @@ def test_a_stack_without_a_spec_is_refused_before_anything_is_made(tmp_path: Pat
     assert not (tmp_path / "stacks" / "Pulumi.demoo.yaml").exists() and not (tmp_path / ".state").exists()
 
 
+@pytest.mark.parametrize(
+    "command", [["up", "-s", "demo"], ["destroy", "-s", "gone"], ["preview", "--changed-since", "HEAD"]]
+)
+def test_an_opt_in_that_does_not_exist_fails_before_anything_starts(tmp_path: Path, command: list[str]) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    result = run(*command, "--allow", "destroy,mass-change", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "--allow: unknown allowance 'mass-change': name one or more of mass-changes, server-replacement, destroy, "
+        "comma-separated"
+    )
+    assert not (tmp_path / ".state").exists()
+
+
 def test_commands_find_the_project_from_a_subdirectory(tmp_path: Path) -> None:
     shutil.copy(REPO / "Pulumi.yaml", tmp_path)
     shutil.copytree(REPO / "specs", tmp_path / "specs")

@@ -4,11 +4,13 @@ setup, a checks workflow on every push and PR, a drift issue that is labelled an
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mailbox_iac import allowances
 from tests.conftest import REPO
 
 WORKFLOWS = {p.stem: yaml.safe_load(p.read_text()) for p in (REPO / ".github/workflows").glob("*.yml")}
@@ -54,6 +56,37 @@ def test_drift_issue_label_is_created_and_the_issue_closed_when_clear() -> None:
 def test_the_deploy_matrix_passes_the_before_ref_through_the_environment() -> None:
     matrix = next(s for s in steps(WORKFLOWS["deploy"]) if s.get("id") == "matrix")
     assert "${{" not in matrix["run"] and re.search(r"--changed-since \"\$BEFORE\"", matrix["run"])
+
+
+def labels_filter(script: str, labels: str) -> frozenset[str]:
+    """The opt-ins a workflow's label filter (its `allow=$(...)` line, run by bash and jq) gives the CLI."""
+    [line] = [line for line in script.splitlines() if line.strip().startswith("allow=$(jq")]
+    out = subprocess.run(
+        ["bash", "-c", line + '\nprintf %s "$allow"'], env={"LABELS": labels}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return allowances.parse(out.stdout)
+
+
+def test_a_pull_requests_labels_are_its_opt_ins_and_previewed_again_when_changed() -> None:
+    pr = WORKFLOWS["pr"][True]["pull_request"]
+    assert {"labeled", "unlabeled", "synchronize"} <= set(pr["types"])
+    preview = next(s for s in steps(WORKFLOWS["pr"]) if s.get("id") == "preview")
+    assert preview["env"]["LABELS"] == "${{ toJSON(github.event.pull_request.labels.*.name) }}"
+    assert '--allow "$allow"' in preview["run"]
+    assert labels_filter(preview["run"], '["bug", "mailbox-iac:allow-destroy", "mailbox-iac:allow-mass-changes"]') == {
+        "destroy",
+        "mass-changes",
+    }
+    assert labels_filter(preview["run"], "[]") == frozenset()
+
+
+def test_a_deploy_takes_the_opt_ins_of_the_pull_request_it_merged() -> None:
+    deploy = WORKFLOWS["deploy"]
+    labels = next(s for s in deploy["jobs"]["plan"]["steps"] if s.get("id") == "labels")
+    assert "commits/${GITHUB_SHA}/pulls" in labels["run"] and 'startswith("mailbox-iac:allow-")' in labels["run"]
+    assert deploy["permissions"]["pull-requests"] == "read"
+    assert deploy["jobs"]["tenant"]["env"]["MAILBOX_IAC_ALLOW"] == "${{ needs.plan.outputs.allow }}"
 
 
 def test_each_deploy_job_runs_what_its_matrix_entry_asks() -> None:

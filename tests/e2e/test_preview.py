@@ -1,7 +1,8 @@
 """PR preview on the sandbox with the real engine and a git fixture: only the changed tenant is previewed,
 its counts are right, a guard-rail violation fails it, no change means exit 0, and a deleted spec is
-previewed as the destroy of its stack, refused until its config allows it; then, merged, the tenant's
-deploy job destroys it (its protected server too) and removes the stack, and drift is clean."""
+previewed as the destroy of its stack, refused until the change allows it (the PR's label, passed as
+`--allow`); then, merged, the tenant's deploy job destroys it (its protected server too) and removes the
+stack, and drift is clean."""
 
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ def git_repo(root: Path, ignored: str = ".state/\n") -> None:
     git(root, "commit", "-qm", "base")
 
 
-def preview(root: Path) -> tuple[int, dict[str, Any], str]:
+def preview(root: Path, *allow: str) -> tuple[int, dict[str, Any], str]:
+    """`allow`: the PR's labels `mailbox-iac:allow-*`, as the workflow passes them."""
     result = subprocess.run(
-        [sys.executable, "-m", "mailbox_iac", "preview", "--changed-since", "HEAD", "--sandbox"],
+        [sys.executable, "-m", "mailbox_iac", "preview", "--changed-since", "HEAD", "--sandbox"]
+        + (["--allow", ",".join(allow)] if allow else []),
         cwd=root,
         capture_output=True,
         text=True,
@@ -94,9 +97,14 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         assert code == 1
         assert [t["tenant"] for t in report["tenants"]] == ["p1", "p2"]
         violations = " ".join(report["tenants"][1]["violations"])
-        assert f"MX:{zone} would be deleted" in violations and "allowMassChanges" in violations
+        assert (
+            f"MX:{zone} would be deleted" in violations
+            and "label the pull request `mailbox-iac:allow-mass-changes`" in violations
+        )
         section = summary[summary.index("### p2") :]
         assert f"- dns_record MX:{zone}" in section and "- refused: " in section and "deletion(s)" in section
+        code, report, _ = preview(tmp_path, "mailbox-iac:allow-mass-changes")  # the label: this change only
+        assert code == 2 and [t["violations"] for t in report["tenants"]] == [[], []], report
 
         # Removing a tenant: its spec deleted, the preview is the destroy of its stack, refused until allowed.
         git(tmp_path, "checkout", "--", "specs/p2.yaml")
@@ -104,16 +112,12 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         code, report, summary = preview(tmp_path)
         [p1] = report["tenants"]
         assert code == 1 and p1["removed"] and p1["counts"]["delete"] > 0, p1
-        assert "allowDestroy" in " ".join(p1["violations"])
+        assert "label the pull request `mailbox-iac:allow-destroy`" in " ".join(p1["violations"])
         assert "### p1 (spec deleted: the stack would be destroyed)" in summary
         assert "- Mailbox mailbox-ann@p1-mail.example" in p1["diff"] and "- MailHost mailhost-mx1" in p1["diff"], p1[
             "diff"
         ]
-        stack_file = tmp_path / "stacks/Pulumi.p1.yaml"
-        config = yaml.safe_load(stack_file.read_text())
-        config["config"]["mailbox-iac:allowDestroy"] = "true"
-        stack_file.write_text(yaml.safe_dump(config))
-        code, report, _ = preview(tmp_path)
+        code, report, _ = preview(tmp_path, "mailbox-iac:allow-destroy")
         assert code == 2 and report["tenants"][0]["violations"] == [], report
 
         # Merged: the deploy job destroys the tenant and removes its stack; drift is clean afterwards.
@@ -123,7 +127,9 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         ]
         kept = mbx(tmp_path, "destroy", "-s", "p2", "--sandbox")
         assert kept.returncode == 1 and "specs/p2.yaml still declares tenant 'p2'" in kept.stderr
-        gone = mbx(tmp_path, "destroy", "-s", "p1", "--sandbox")
+        refused = mbx(tmp_path, "destroy", "-s", "p1", "--sandbox")  # a merge without the label
+        assert refused.returncode == 1 and "label the pull request `mailbox-iac:allow-destroy`" in refused.stderr
+        gone = mbx(tmp_path, "destroy", "-s", "p1", "--sandbox", "--allow", "mailbox-iac:allow-destroy")
         assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr
         assert "protection lifted from server-mx1" in gone.stderr and "destroyed and removed" in gone.stderr
         state = httpx.get(info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()

@@ -88,8 +88,11 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-def run(stack: str, config: dict[str, Any], run_providers: bool = False) -> Recorder:
-    """Run `program.main` for `stack` with `config` (mailbox-iac:* keys without the prefix)."""
+def run(
+    stack: str, config: dict[str, Any], run_providers: bool = False, allow: frozenset[str] | None = None
+) -> Recorder:
+    """Run `program.main` for `stack` with `config` (mailbox-iac:* keys without the prefix) and the run's
+    opt-ins `allow` (None: from the environment, as the plain CLI's program takes them)."""
     asyncio.set_event_loop(asyncio.new_event_loop())  # servicer tests (asyncio.run) leave none behind
     recorder = Recorder(run_providers=run_providers)
     pulumi.runtime.set_mocks(recorder.mocks, project="mailbox-iac", stack=stack, preview=False, monitor=recorder)
@@ -106,7 +109,7 @@ def run(stack: str, config: dict[str, Any], run_providers: bool = False) -> Reco
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program_run() -> Any:
-        program.main()
+        program.main(allow=allow)
         return asyncio.ensure_future(collect())
 
     program_run()

@@ -64,7 +64,7 @@ def test_budget_refuses_and_can_be_overridden() -> None:
         Aborted,
         match=r"tenant acme: 4 of 10 mailboxes \(40%\) would be deleted or replaced: "
         r"u6@example.com, u7@example.com, u8@example.com, u9@example.com\. .*"
-        r"pulumi config set mailbox-iac:allowMassChanges true",
+        r"label the pull request `mailbox-iac:allow-mass-changes`, or run `mailbox-iac up --allow mass-changes`",
     ):
         d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:6]))
     allowed = d.diff("budget-acme", outs, state(RECORDS, MAILBOXES[:6], allow=True))

@@ -159,6 +159,9 @@ def test_servers_are_protected_unless_replacement_is_allowed(acme: Recorder) -> 
     assert acme.named("server-mx1").inputs["allow_replace"] is False
     allowed = run("acme", {**ACME, "allowServerReplacement": True})
     assert allowed.named("server-mx1").inputs["allow_replace"] is True
+    for_the_run = run("acme", ACME, allow=frozenset({"server-replacement"}))
+    assert for_the_run.named("server-mx1").inputs["allow_replace"] is True
+    assert for_the_run.named("change-budget").inputs["allow_mass_changes"] is False
 
 
 def test_zones_outside_the_allow_list_fail_the_run() -> None:
@@ -180,6 +183,14 @@ def test_mass_change_flag_reaches_the_budget(acme: Recorder) -> None:
     budget = acme.named("change-budget").inputs
     assert budget["allow_mass_changes"] is False and len(budget["dns_records"]) == 22 and len(budget["mailboxes"]) == 5
     assert run("acme", {**ACME, "allowMassChanges": True}).named("change-budget").inputs["allow_mass_changes"] is True
+
+
+def test_the_plain_clis_program_takes_the_runs_opt_ins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILBOX_IAC_ALLOW", "mailbox-iac:allow-mass-changes")  # a label's name stands for it
+    assert run("acme", ACME).named("change-budget").inputs["allow_mass_changes"] is True
+    monkeypatch.setenv("MAILBOX_IAC_ALLOW", "mass-change")
+    with pytest.raises(program.ProgramError, match=r"MAILBOX_IAC_ALLOW: unknown allowance 'mass-change': name one"):
+        run("acme", ACME)
 
 
 def test_real_credential_providers_run_through_the_mocks() -> None:

@@ -49,7 +49,8 @@ def test_full_lifecycle(hostwinds: Emulator) -> None:
     with pytest.raises(
         Aborted,
         match=r"changing location_id would replace server 'mbx-acme-mx1-b' .* "
-        "mailbox-iac:allowServerReplacement true",
+        "label the pull request `mailbox-iac:allow-server-replacement`, or run `mailbox-iac up --allow "
+        "server-replacement`",
     ):
         d.diff(id_, outs, moved)
     diff = d.diff(id_, outs, {**moved, "allow_replace": True})
