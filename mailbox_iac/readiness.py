@@ -37,45 +37,30 @@ def _until_passing(checks: Callable[[], list[Result]], what: str, timeout: float
         time.sleep(interval)
 
 
-class _Gate(ResourceProvider):
-    """A resource that is its wait: created or updated once its checks pass; what is live later is drift's
-    question (checks/), so `read` keeps what it holds."""
-
+class ReadinessProvider(ResourceProvider):
     def __init__(self, timeout: float = 600.0, interval: float = 2.0) -> None:
         self.timeout = timeout
         self.interval = interval
-
-    def _id(self, props: dict[str, Any]) -> str:
-        raise NotImplementedError
-
-    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        """`props` with the gate's output, once its checks pass."""
-        raise NotImplementedError
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(self._id(props), self._wait(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._wait(news))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, props)
-
-
-class ReadinessProvider(_Gate):
-    def _id(self, props: dict[str, Any]) -> str:
-        return str(props["address"])
 
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         resolver, tls = _resolver(props), trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
         what = f"{props['address']} is not ready"
         _until_passing(lambda: mailbox.gate(props, resolver, tls), what, self.timeout, self.interval)
-        return {**props, "ready": True}
+        return {"address": props["address"], "ready": True}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["address"], {**props, **self._wait(props)})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({**news, **self._wait(news)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = ("address", "ip", "hostname", "password", "records", "zone")
         ipv6_changed = bool(olds.get("ipv6")) != bool(news.get("ipv6"))  # absent in older states: off
         return DiffResult(changes=ipv6_changed or any(olds.get(k) != news.get(k) for k in keys))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)  # readiness is checked when things change, drift detection re-checks DNS
 
 
 class Readiness(Resource, module="readiness", name="Readiness"):
@@ -108,11 +93,12 @@ class Readiness(Resource, module="readiness", name="Readiness"):
         super().__init__(ReadinessProvider(), name, props, opts)
 
 
-class PublishedProvider(_Gate):
+class PublishedProvider(ResourceProvider):
     """Waits until the zone's authoritative servers (or MAILBOX_IAC_DNS_RESOLVER) answer every record."""
 
-    def _id(self, props: dict[str, Any]) -> str:
-        return f"published-{props['purpose']}"
+    def __init__(self, timeout: float = 600.0, interval: float = 2.0) -> None:
+        self.timeout = timeout
+        self.interval = interval
 
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         res = dns.resolver_for(props["zone"], _resolver(props))
@@ -121,8 +107,17 @@ class PublishedProvider(_Gate):
         _until_passing(lambda: dns.records(props["records"], res), what, self.timeout, self.interval)
         return {**props, "published": True}
 
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(f"published-{props['purpose']}", self._wait(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._wait(news))
+
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return DiffResult(changes=any(olds.get(k) != news.get(k) for k in ("zone", "records")))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)  # what is live now is drift's question (checks/dns), not this gate's
 
 
 class Published(Resource, module="readiness", name="Published"):
