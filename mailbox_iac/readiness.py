@@ -1,40 +1,20 @@
 """The readiness gate at the end of `pulumi up`: a dynamic resource per mailbox that waits (with a timeout)
 until every check of the gate set passes (`checks.mailbox.gate`: its domain's records at the authoritative
-DNS, the PTR, IMAPS and SMTP logins with the certificate verified), and says which failed. `Published`
-gates a step on records alone: a mail host signs with a DKIM key only once the zone's servers answer it.
-THIS MODULE PATH IS PERMANENT (`mailbox_iac.readiness`): state pickles `ReadinessProvider` and
-`PublishedProvider` by reference.
+DNS, the PTR, IMAPS and SMTP logins with the certificate verified), and says which failed.
+THIS MODULE PATH IS PERMANENT (`mailbox_iac.readiness`): state pickles `ReadinessProvider` by reference.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from mailbox_iac.checks import dns, mailbox
+from mailbox_iac.checks import mailbox
 from mailbox_iac.checks.login import trusted_tls
-from mailbox_iac.checks.result import Result
-
-
-def _resolver(props: dict[str, Any]) -> str | None:
-    return props.get("resolver") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER") or None
-
-
-def _until_passing(checks: Callable[[], list[Result]], what: str, timeout: float, interval: float) -> None:
-    """Run `checks` until none fails; after `timeout` seconds, fail naming what did."""
-    deadline = time.monotonic() + timeout
-    while True:
-        failed = [c for c in checks() if not c.ok]
-        if not failed:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout:.0f}s: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
-        time.sleep(interval)
 
 
 class ReadinessProvider(ResourceProvider):
@@ -43,10 +23,19 @@ class ReadinessProvider(ResourceProvider):
         self.interval = interval
 
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        resolver, tls = _resolver(props), trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
-        what = f"{props['address']} is not ready"
-        _until_passing(lambda: mailbox.gate(props, resolver, tls), what, self.timeout, self.interval)
-        return {"address": props["address"], "ready": True}
+        resolver = props.get("resolver") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER") or None
+        tls = trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            failed = [c for c in mailbox.gate(props, resolver, tls) if not c.ok]
+            if not failed:
+                return {"address": props["address"], "ready": True}
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{props['address']} is not ready after {self.timeout:.0f}s: "
+                    + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                )
+            time.sleep(self.interval)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(props["address"], {**props, **self._wait(props)})
@@ -91,48 +80,3 @@ class Readiness(Resource, module="readiness", name="Readiness"):
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
         super().__init__(ReadinessProvider(), name, props, opts)
-
-
-class PublishedProvider(ResourceProvider):
-    """Waits until the zone's authoritative servers (or MAILBOX_IAC_DNS_RESOLVER) answer every record."""
-
-    def __init__(self, timeout: float = 600.0, interval: float = 2.0) -> None:
-        self.timeout = timeout
-        self.interval = interval
-
-    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        res = dns.resolver_for(props["zone"], _resolver(props))
-        names = ", ".join(r["name"] for r in props["records"])
-        what = f"{names} not answered as planned by the servers of {props['zone']}"
-        _until_passing(lambda: dns.records(props["records"], res), what, self.timeout, self.interval)
-        return {**props, "published": True}
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"published-{props['purpose']}", self._wait(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._wait(news))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in ("zone", "records")))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, props)  # what is live now is drift's question (checks/dns), not this gate's
-
-
-class Published(Resource, module="readiness", name="Published"):
-    """`records` (rows as `checks.dns.record_row` makes them) answered at the zone's servers, then done."""
-
-    published: pulumi.Output[bool]
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        zone: str,
-        purpose: str,
-        records: pulumi.Input[list[dict[str, Any]]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props = {"zone": zone, "purpose": purpose, "records": records, "published": None}
-        super().__init__(PublishedProvider(), name, props, opts)
