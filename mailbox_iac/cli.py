@@ -432,7 +432,7 @@ def destroy(
     engine = _engine(sandbox)
     try:
         with _engine_log(engine, stack) as (say, show, _):
-            deleted = destroying.destroy(engine, stack, say, show, allow="destroy" in allowed)
+            deleted = destroying.destroy(engine, stack, say, show, allow=allowed)
     except (destroying.DestroyRefused, recovery.StackLocked) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None

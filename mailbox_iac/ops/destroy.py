@@ -15,14 +15,17 @@ from pulumi import automation as auto
 from mailbox_iac import allowances, project, recovery
 from mailbox_iac.engine import Engine
 
-ALLOW = "mailbox-iac:allowDestroy"
+ALLOW = allowances.ALLOWANCES["destroy"]
 
 
 class DestroyRefused(Exception):
     """The guard rails said no; nothing was changed."""
 
 
-def allows_destroy(stack: auto.Stack) -> bool:
+def allows_destroy(stack: auto.Stack, allow: frozenset[str]) -> bool:
+    """The run's opt-ins (`allow`) or the stack's config let the stack be destroyed."""
+    if "destroy" in allow:
+        return True
     value = stack.get_all_config().get(ALLOW)
     return value is not None and value.value.strip().lower() == "true"
 
@@ -35,7 +38,11 @@ def without_protection(deployment: Mapping[str, Any]) -> tuple[dict[str, Any], l
 
 
 def destroy(
-    engine: Engine, tenant: str, say: Callable[[str], None], on_output: Callable[[str], None], allow: bool = False
+    engine: Engine,
+    tenant: str,
+    say: Callable[[str], None],
+    on_output: Callable[[str], None],
+    allow: frozenset[str] = frozenset(),
 ) -> int:
     """Destroy and remove the stack of `tenant`; the number of resources deleted (0: there was no stack)."""
     try:
@@ -53,7 +60,7 @@ def destroy(
         except auto.StackNotFoundError:
             say(f"stack {tenant!r} does not exist: nothing to destroy")
             return 0
-        if not (allow or allows_destroy(stack)):
+        if not allows_destroy(stack, allow):
             raise DestroyRefused(
                 f"destroying tenant {tenant!r} deletes its servers, records, mailboxes and their mail; to go ahead, "
                 + allowances.how_to("destroy", "destroy")

@@ -86,7 +86,7 @@ def preview_removal(engine: Engine, tenant: str, allow: frozenset[str] = frozens
         resources = [r for r in (stack.export_stack().deployment or {}).get("resources", []) if _owned(r)]
         result.counts = {"delete": len(resources)} if resources else {}
         result.diff = [f"- {_kind(r['type'])} {r['urn'].rsplit('::', 1)[-1]}" for r in resources]
-        if result.changes and not ("destroy" in allow or allows_destroy(stack)):
+        if result.changes and not allows_destroy(stack, allow):
             result.violations = [
                 f"deleting specs/{tenant}.yaml destroys tenant {tenant}: {result.changes} resource(s), its servers "
                 f"and mailboxes with their mail. To go ahead, {allowances.how_to('destroy', 'destroy')}"
