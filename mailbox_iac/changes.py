@@ -109,7 +109,7 @@ def _dkim_domain(record_key: str) -> str | None:
 
 def always_guarded(deployed: Inventory, desired: Inventory, found: list[Change]) -> list[str]:
     """Changes refused at any size: a server replaced or deleted, a domain's MX deleted, a domain's last
-    DKIM selector removed."""
+    DKIM selector removed, or one unpublished as another is added (a rotation without overlap)."""
     problems = [
         f"server {c.key} would be {'deleted' if isinstance(c, Delete) else 'replaced'}: a new server has a new IP "
         "without the old one's sending reputation, and a new reverse DNS"
@@ -130,6 +130,21 @@ def always_guarded(deployed: Inventory, desired: Inventory, found: list[Change])
         problems.append(
             f"{domain} would lose its last DKIM selector ({', '.join(selectors)}): its mail would fail DMARC"
         )
+    return problems + _rotations_without_overlap(found, before & after)
+
+
+def _rotations_without_overlap(found: list[Change], domains: set[str]) -> list[str]:
+    dkim = [(d, c) for c in found if c.kind == "dns_record" and (d := _dkim_domain(c.key)) in domains]
+    problems = []
+    for domain in sorted(domains):
+        gone = [c.key.removeprefix("TXT:").split(".", 1)[0] for d, c in dkim if d == domain and isinstance(c, Delete)]
+        new = [c.key.removeprefix("TXT:").split(".", 1)[0] for d, c in dkim if d == domain and isinstance(c, Create)]
+        if gone and new:
+            problems.append(
+                f"{domain}'s DKIM selector {', '.join(gone)} would be unpublished as {', '.join(new)} starts "
+                f"signing: mail it signed that is still queued or being checked would fail DKIM. Keep it "
+                f"published for a while: `dkim: {{selector: {new[0]}, previous: [{{selector: {gone[0]}}}]}}`"
+            )
     return problems
 
 

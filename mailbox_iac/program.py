@@ -31,7 +31,7 @@ from mailbox_iac.guards import ChangeBudget
 from mailbox_iac.mailhost.resources import Certificate, Mailbox, MailHost
 from mailbox_iac.plan.model import DesiredState, DkimPublicKey, DnsRecord, Facts, MailboxPlan, ServerIp, record_key
 from mailbox_iac.plan.planner import plan
-from mailbox_iac.readiness import Readiness
+from mailbox_iac.readiness import Published, Readiness
 from mailbox_iac.servers import registry
 from mailbox_iac.servers.backend import DeclaredServer, ServerOptions
 from mailbox_iac.spec.errors import SpecInvalid
@@ -201,6 +201,19 @@ def _dns(state: DesiredState, settings: Settings, h: Handles) -> None:
         h.rdns[s.name] = registry.get(s.backend).declare_reverse_dns(s, h.servers[s.name], [a_record])
 
 
+def _signing_published(state: DesiredState, h: Handles, domain: str, selector: str) -> Published:
+    """The gate a host passes before it signs with a key: the zone's servers answer its DKIM record (a
+    rotation publishes the new key first; a first `up` waits for nothing, the VPS build takes longer)."""
+    [r] = [r for r in state.dns_records if r.key == record_key("TXT", f"{selector}._domainkey.{domain}")]
+    return Published(
+        f"dkim-published-{domain}",
+        zone=r.zone,
+        purpose=f"dkim-{domain}",
+        records=pulumi.Output.all(pulumi.Output.all(**record_row(r, h.content(r)))),
+        opts=pulumi.ResourceOptions(depends_on=[h.dns[r.key]]),
+    )
+
+
 def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
     for mh in state.mailhosts:
         ip = h.servers[mh.server].ipv4
@@ -211,7 +224,9 @@ def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
             plan=mh,
             dkim_keys=pulumi.Output.all(**{f"{d}/{sel}": h.dkim[(d, sel)].private_key for d, sel in mh.dkim}),
             operator_networks=settings.operator_networks,
-            opts=pulumi.ResourceOptions(depends_on=[h.budget]),
+            opts=pulumi.ResourceOptions(
+                depends_on=[h.budget, *(_signing_published(state, h, d, sel) for d, sel in mh.dkim)]
+            ),
         )
         names = [mh.hostname, *mh.policy_hosts]
         h.certs[mh.server] = Certificate(
@@ -277,7 +292,8 @@ def declare(state: DesiredState, settings: Settings) -> None:
             domain=k.domain,
             selector=k.selector,
             bits=k.bits,
-            opts=pulumi.ResourceOptions(depends_on=[budget]),
+            # a previous selector keeps its key whatever key_size says now: a new key would break its mail
+            opts=pulumi.ResourceOptions(depends_on=[budget], ignore_changes=None if k.signing else ["bits"]),
         )
         for k in state.dkim_keys
     }

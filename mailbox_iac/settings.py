@@ -29,7 +29,8 @@ STACK = (
         "mailbox-iac:allowMassChanges",
         "allow, on every run while set, deleting or replacing more than 30% of the tenant's DNS records or "
         "mailboxes (counted once there are at least 10, as octoDNS does), and, at any size, removing a domain's MX "
-        "record or its last DKIM selector (one change: `--allow mass-changes` or its label)",
+        "record, its last DKIM selector, or the selector that signed as another starts (one change: "
+        "`--allow mass-changes` or its label)",
     ),
     Setting(
         "mailbox-iac:operatorNetworks",

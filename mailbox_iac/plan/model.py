@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mailbox_iac.dns import txt
@@ -18,6 +19,7 @@ class Facts:
 
     server_ips: dict[str, str] = field(default_factory=dict)  # server name -> IPv4
     dkim_public_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (domain, selector) -> base64 DER
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())  # days turn at 00:00 UTC
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class DkimKeyPlan:
     domain: str
     selector: str
     bits: int
+    signing: bool = True  # False: a previous selector, published until it is retired
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from mailbox_iac.dns import records, txt
 from mailbox_iac.plan.model import (
     IMAPS_PORT,
@@ -54,20 +56,19 @@ class _Records:
         self.add(zone, name, "A", ip or str(needs), purpose, domain, needs=needs)
 
 
+def published_selectors(d: Domain, today: date) -> tuple[str, ...]:
+    """The domain's DKIM selectors in DNS: the one that signs, then the previous ones until their day ends."""
+    return (d.dkim.selector, *(p.selector for p in d.dkim.previous if p.until is None or p.until >= today))
+
+
 def _domain_records(r: _Records, d: Domain, server: Server, facts: Facts) -> None:
     r.add(d.zone, d.name, "MX", server.hostname, "mx", d.name, priority=records.MX_PRIORITY)
     r.add(d.zone, d.name, "TXT", records.spf(d.spf), "spf", d.name)
-    key = facts.dkim_public_keys.get((d.name, d.dkim.selector))
-    needs = None if key else DkimPublicKey(d.name, d.dkim.selector)
-    r.add(
-        d.zone,
-        f"{d.dkim.selector}._domainkey.{d.name}",
-        "TXT",
-        records.dkim(key or str(needs)),
-        "dkim",
-        d.name,
-        needs=needs,
-    )
+    for selector in published_selectors(d, facts.today):
+        key = facts.dkim_public_keys.get((d.name, selector))
+        needs = None if key else DkimPublicKey(d.name, selector)
+        name = f"{selector}._domainkey.{d.name}"
+        r.add(d.zone, name, "TXT", records.dkim(key or str(needs)), "dkim", d.name, needs=needs)
     r.add(d.zone, f"_dmarc.{d.name}", "TXT", records.dmarc(d.dmarc), "dmarc", d.name)
     policy = records.mta_sts_policy(d.mta_sts, [server.hostname])
     r.add(d.zone, f"_mta-sts.{d.name}", "TXT", records.mta_sts_txt(policy), "mta-sts", d.name)
@@ -173,7 +174,11 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
             for s in tenant.servers.values()
         ),
         dns_records=tuple(r.out),
-        dkim_keys=tuple(DkimKeyPlan(d.name, d.dkim.selector, d.dkim.key_size) for d in tenant.domains),
+        dkim_keys=tuple(
+            DkimKeyPlan(d.name, selector, d.dkim.key_size, signing=selector == d.dkim.selector)
+            for d in tenant.domains
+            for selector in published_selectors(d, facts.today)
+        ),
         mailhosts=tuple(
             _mailhost(s, [d for d in tenant.domains if d.server == s.name]) for s in tenant.servers.values()
         ),

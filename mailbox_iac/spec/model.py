@@ -51,15 +51,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class Dkim(Strict):
-    selector: Annotated[
-        str, AfterValidator(lambda v: names.check_identifier(v, "DKIM selector")), _pattern(names.IDENTIFIER_PATTERN)
-    ] = Field(
-        "mail", description="DKIM selector; a new selector creates a new key, the old one stays published until removed"
-    )
-    key_size: Literal[2048, 3072, 4096] = Field(2048, description="RSA key size in bits (>= 2048, RFC 8301)")
-
-
 class Dmarc(Strict):
     policy: Literal["none", "quarantine", "reject"] = "quarantine"
     subdomain_policy: Literal["none", "quarantine", "reject"] | None = None
@@ -93,6 +84,33 @@ def _day(value: Any) -> Any:
         return date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"a day (YYYY-MM-DD) is expected, not {value!r}") from None
+
+
+Selector = Annotated[
+    str, AfterValidator(lambda v: names.check_identifier(v, "DKIM selector")), _pattern(names.IDENTIFIER_PATTERN)
+]
+
+
+class PreviousSelector(Strict):
+    """A selector that signed before the current one: still published, so that mail it signed (queued,
+    forwarded, re-checked) keeps passing; no longer signing."""
+
+    selector: Selector
+    until: Annotated[date, BeforeValidator(_day)] | None = Field(
+        None, description="the last day (UTC) it is published; the first run after that day removes it"
+    )
+
+
+class Dkim(Strict):
+    selector: Selector = Field(
+        "mail",
+        description="the DKIM selector that signs. Rotating: a new selector here, the old one under `previous`; "
+        "one `up` publishes the new key, waits until the zone's servers answer it, then switches signing",
+    )
+    previous: list[PreviousSelector] = Field(
+        default_factory=list, description="selectors still published after a rotation; removed here, or by `until`"
+    )
+    key_size: Literal[2048, 3072, 4096] = Field(2048, description="RSA key size in bits (>= 2048, RFC 8301)")
 
 
 class Warmup(Strict):

@@ -211,12 +211,18 @@ def _domain(spec: TenantSpec, i: int, servers: dict[str, Server], problems: list
             (loc + ("spf", "extra"), f"SPF would need {lookups} DNS lookups; RFC 7208 allows {MAX_LOOKUPS}")
         )
     dmarc = merged(dd.dmarc, d.dmarc, Dmarc())
+    dkim = merged(dd.dkim, d.dkim, Dkim())
+    seen = {dkim.selector}
+    for k, p in enumerate(dkim.previous):
+        if p.selector in seen:
+            problems.append((loc + ("dkim", "previous", k, "selector"), f"selector {p.selector!r} is listed twice"))
+        seen.add(p.selector)
     tls_rpt = d.tls_rpt or dd.tls_rpt  # its only field is required, so there is nothing to merge
     return Domain(
         name=d.name,
         zone=zone,
         server=_server_of(d, loc, servers, problems),
-        dkim=merged(dd.dkim, d.dkim, Dkim()),
+        dkim=dkim,
         dmarc=dmarc.model_copy(update={"rua": _for_domain(dmarc.rua, d.name) if dmarc.rua else None}),
         spf=spf,
         mta_sts=merged(dd.mta_sts, d.mta_sts, MtaSts()),

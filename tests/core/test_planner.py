@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbox_iac.dns import records, txt
 from mailbox_iac.plan.model import DkimPublicKey, Facts, ServerIp
 from mailbox_iac.plan.planner import plan
+from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 from mailbox_iac.spec.model import MtaSts, TenantSpec
 from mailbox_iac.spec.resolve import resolve
@@ -72,6 +75,39 @@ def test_placeholders_until_facts_arrive() -> None:
     dkim = by["TXT:s2026._domainkey.acme-mail.com"]
     assert dkim.value == f"v=DKIM1; k=rsa; p={key}" and len(txt.strings(dkim.content)) == 2
     assert by["TXT:mail._domainkey.acme-outreach.com"].needs == DkimPublicKey("acme-outreach.com", "mail")
+
+
+def rotated(tmp_path: Path, dkim: str) -> Path:
+    spec = tmp_path / "acme.yaml"
+    spec.write_text((SPECS / "acme.yaml").read_text().replace("dkim: {selector: s2026}", f"dkim: {dkim}"))
+    return spec
+
+
+def test_a_rotation_publishes_both_selectors_signs_with_the_new_one_and_retires_the_old_after_its_day(
+    tmp_path: Path,
+) -> None:
+    tenant = load_file(rotated(tmp_path, "{selector: s2027, previous: [{selector: s2026, until: 2027-01-31}]}")).tenant
+    for today, published in ((date(2027, 1, 31), ["s2027", "s2026"]), (date(2027, 2, 1), ["s2027"])):
+        state = plan(tenant, Facts(today=today))
+        dkim = [
+            r.name.split(".", 1)[0] for r in state.dns_records if r.purpose == "dkim" and r.domain == "acme-mail.com"
+        ]
+        assert dkim == published
+        keys = [(k.selector, k.signing) for k in state.dkim_keys if k.domain == "acme-mail.com"]
+        assert keys == [(s, s == "s2027") for s in published]
+        assert state.mailhosts[0].dkim[0] == ("acme-mail.com", "s2027")  # the host signs with the new key only
+    kept = load_file(rotated(tmp_path, "{selector: s2027, previous: [{selector: s2026}]}")).tenant
+    assert [k.selector for k in plan(kept, Facts(today=date(2099, 1, 1))).dkim_keys][:2] == ["s2027", "s2026"]
+
+
+def test_a_selector_listed_twice_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    with pytest.raises(SpecInvalid) as err:
+        load_file(rotated(tmp_path, "{selector: s2027, previous: [{selector: s2026}, {selector: s2027}]}"))
+    assert [str(e) for e in err.value.errors] == [
+        f"{tmp_path / 'acme.yaml'}:25:60: domains[0].dkim.previous[1].selector: selector 's2027' is listed twice"
+    ]
+    with pytest.raises(SpecInvalid, match=r"acme.yaml:25:58: domains\[0\].dkim.previous\[0\].until: a day"):
+        load_file(rotated(tmp_path, "{selector: s2027, previous: [{selector: s2026, until: 2027-01-31T10:00:00}]}"))
 
 
 def test_mta_sts_id_follows_the_policy() -> None:

@@ -104,9 +104,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_demo_converges_and_a_second_run_changes_nothing(demo: Demo) -> None:
     steps = demo.first_steps
-    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 19 DNS records, mail host, certificate,
-    # 3 x (password, mailbox, readiness)
-    assert len([s for s in steps if s[0] == "create"]) == 37
+    # budget, 2 SSH keys, server, rDNS, 2 DKIM keys, 19 DNS records, 2 DKIM publication gates, mail host,
+    # certificate, 3 x (password, mailbox, readiness)
+    assert len([s for s in steps if s[0] == "create"]) == 39
     assert demo.up() == []
     demo.stack.preview(expect_no_changes=True, color="never")
     mailboxes = demo.stack.outputs()["mailboxes"].value

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dns.resolver
 import httpx
 import pytest
 import yaml
@@ -54,6 +55,53 @@ def preview(root: Path, *allow: str) -> tuple[int, dict[str, Any], str]:
 
 def mbx(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mailbox_iac", *argv], cwd=root, capture_output=True, text=True)
+
+
+def rotate_dkim(root: Path, info: dict[str, Any], spec: Path) -> None:
+    """A DKIM rotation in one change: refused without an overlap; with one, the new key is published,
+    answered, then signs, and the old one stays published. Judged by opendkim-testkey on the host."""
+    data = yaml.safe_load(spec.read_text())
+    zone = data["domains"][0]["name"]
+    data["domains"][0]["dkim"] = {"selector": "next"}
+    spec.write_text(yaml.safe_dump(data))
+    code, report, _ = preview(root)
+    p2 = next(t for t in report["tenants"] if t["tenant"] == "p2")
+    assert code == 1 and "DKIM selector mail would be unpublished as next starts signing" in " ".join(
+        p2["violations"]
+    ), p2
+    data["domains"][0]["dkim"] = {"selector": "next", "previous": [{"selector": "mail"}]}
+    spec.write_text(yaml.safe_dump(data))
+    code, report, _ = preview(root)
+    assert code == 2 and [t["violations"] for t in report["tenants"]] == [[], []], report
+    rotated = mbx(root, "up", "-s", "p2", "--sandbox")
+    assert rotated.returncode == 0, rotated.stdout[-3000:] + rotated.stderr[-3000:]
+    resolver = dns.resolver.Resolver(configure=False)
+    host, _, port = info["dns"].rpartition(":")
+    resolver.nameservers, resolver.port = [host], int(port)
+    for selector in ("mail", "next"):
+        assert "v=DKIM1" in resolver.resolve(f"{selector}._domainkey.{zone}", "TXT")[0].to_text()
+    hostwinds = httpx.get(info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()
+    [server] = [i for i in hostwinds["instances"] if i["srvrname"] == "mbx-p2-mx1"]
+    pid = json.loads((run.state_dir(root) / "vps" / str(server["serviceid"]) / "vps.json").read_text())["pid"]
+    key = f"/etc/mailbox-iac/current/opendkim/keys/{zone}/next.private"
+    signing = subprocess.run(
+        [
+            "nsenter",
+            "-t",
+            str(pid),
+            "-m",
+            "-n",
+            "-u",
+            "sh",
+            "-c",
+            f"opendkim-testkey -d {zone} -s next -k {key} -vvv; cat /etc/mailbox-iac/current/opendkim/SigningTable",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert "key OK" in signing.stderr or "key not secure" in signing.stderr, signing.stderr
+    assert f"next._domainkey.{zone}" in signing.stdout and "mail._domainkey" not in signing.stdout, signing.stdout
+    git(root, "commit", "-qam", "rotate p2's DKIM key")
 
 
 def test_preview_of_a_pull_request(tmp_path: Path) -> None:
@@ -105,6 +153,9 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         assert f"- dns_record MX:{zone}" in section and "- refused: " in section and "deletion(s)" in section
         code, report, _ = preview(tmp_path, "mailbox-iac:allow-mass-changes")  # the label: this change only
         assert code == 2 and [t["violations"] for t in report["tenants"]] == [[], []], report
+
+        git(tmp_path, "checkout", "--", "specs/p2.yaml")
+        rotate_dkim(tmp_path, info, p2)
 
         # Removing a tenant: its spec deleted, the preview is the destroy of its stack, refused until allowed.
         git(tmp_path, "checkout", "--", "specs/p2.yaml")

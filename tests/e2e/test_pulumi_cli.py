@@ -130,7 +130,7 @@ def test_the_plain_cli_deploys_and_finds_nothing_to_change(project: Project) -> 
 def test_new_server_new_domain_and_dkim_selector_preview_before_any_up(project: Project) -> None:
     def edit(spec: dict[str, Any]) -> None:
         spec["servers"]["mx2"] = {"hostname": f"mail.{EXTRA_ZONE}"}
-        spec["domains"][0] |= {"server": "mx1", "dkim": {"selector": "s2026"}}
+        spec["domains"][0] |= {"server": "mx1", "dkim": {"selector": "s2026", "previous": [{"selector": "mail"}]}}
         spec["domains"].append({"name": EXTRA_ZONE, "server": "mx2", "mailboxes": ["cy"]})
 
     project.edit_spec("cli", edit)

@@ -52,8 +52,20 @@ def test_a_domains_mx_and_last_dkim_selector_are_guarded_at_any_size() -> None:
         "MX:example.com would be deleted: the domain's mail would bounce",
         "example.com would lose its last DKIM selector (s1._domainkey.example.com): its mail would fail DMARC",
     ]
+    overlapping = [
+        "MX:example.com",
+        "TXT:s1._domainkey.example.com",
+        "TXT:s2._domainkey.example.com",
+        "TXT:example.com",
+    ]
+    assert always_guarded(state(DOMAIN, []), state(overlapping, [])) == []  # the new one published beside the old
+    assert always_guarded(state(overlapping, []), state(overlapping[:1] + overlapping[2:], [])) == []  # retired
     rotated = ["MX:example.com", "TXT:s2._domainkey.example.com", "TXT:example.com"]
-    assert always_guarded(state(DOMAIN, []), state(rotated, [])) == []  # a selector rotation keeps one
+    assert always_guarded(state(DOMAIN, []), state(rotated, [])) == [
+        "example.com's DKIM selector s1 would be unpublished as s2 starts signing: mail it signed that is still "
+        "queued or being checked would fail DKIM. Keep it published for a while: "
+        "`dkim: {selector: s2, previous: [{selector: s1}]}`"
+    ]
 
 
 def test_budget_refuses_and_can_be_overridden() -> None:

@@ -49,18 +49,20 @@ def test_acme_graph_counts(acme: Recorder) -> None:
         "Password": 5,
         "Mailbox": 5,
         "Readiness": 5,
+        "Published": 2,
     }
 
 
 def test_globex_graph_counts() -> None:
     counts = run("globex", GLOBEX).counts()
-    assert (counts["Instance"], counts["MailHost"], counts["Mailbox"], counts["Password"], counts["DkimKey"]) == (
-        2,
-        2,
-        50,
-        50,
-        10,
-    )
+    assert (
+        counts["Instance"],
+        counts["MailHost"],
+        counts["Mailbox"],
+        counts["Password"],
+        counts["DkimKey"],
+        counts["Published"],
+    ) == (2, 2, 50, 50, 10, 10)
     # 2 mail-host A and HELO SPF, 7 per domain, null MX trio for www, 9 domains' DMARC report authorisations
     assert counts["DnsRecord"] == 2 * 2 + 10 * 7 + 3 + 9
 
@@ -83,6 +85,12 @@ def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
     assert server in acme.named("rdns-mx1").dependencies
     mailhost = acme.urn("mailhost-mx1")
     assert {server, dkim} <= acme.named("mailhost-mx1").dependencies
+    # a host signs only with keys the zone's servers already answer, which waits for no server
+    published = acme.named("dkim-published-acme-mail.com")
+    assert acme.urn("dkim-published-acme-mail.com") in acme.named("mailhost-mx1").dependencies
+    assert acme.urn("dns-TXT-s2026._domainkey.acme-mail.com") in published.dependencies
+    assert server not in published.dependencies
+    assert [r["name"] for r in published.inputs["records"]] == ["s2026._domainkey.acme-mail.com"]
     mailbox = acme.named("mailbox-alice@acme-mail.com")
     assert mailhost in mailbox.dependencies and acme.urn("password-alice@acme-mail.com") in mailbox.dependencies
     assert acme.urn("hostwinds-ssh-key") in acme.named("server-mx1").dependencies
