@@ -8,8 +8,30 @@ from __future__ import annotations
 
 import runpy
 import sys
+from concurrent import futures
+from typing import Any
+
+import grpc
 
 from mailbox_iac.lifetime import exit_with_parent
+
+# The engine sends a provider up to 4 x its cores operations at once (`--parallel`, PULUMI_PARALLEL); a
+# pool this wide never makes one of them wait for a thread. Threads start only when a call needs one.
+SERVER_THREADS = 64
+
+
+def serve_every_call() -> None:
+    """The SDK's dynamic-provider server (pulumi/dynamic/__main__.py) serves every dynamic resource of a run
+    with `ThreadPoolExecutor(max_workers=4)`: a fifth independent create (a mailbox's SSH session, a
+    Readiness poll, a server build's wait) queued behind four others, whatever it depended on. The one
+    gRPC server of this process gets a pool of SERVER_THREADS instead."""
+    original = grpc.server
+
+    def server(thread_pool: futures.Executor, *args: Any, **kwargs: Any) -> grpc.Server:
+        thread_pool.shutdown(wait=False)  # never used: its threads would start with its first call
+        return original(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS), *args, **kwargs)
+
+    grpc.server = server
 
 
 def main() -> None:
@@ -17,6 +39,7 @@ def main() -> None:
         sys.exit("usage: python -m mailbox_iac.plugin_host MODULE [ARGS...]")
     module = sys.argv.pop(1)
     exit_with_parent()
+    serve_every_call()
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 

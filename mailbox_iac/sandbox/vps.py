@@ -45,7 +45,7 @@ PRIVATE_DIRS = (
     "var/lib/policyd-rate-limit",
     "var/mail",
     "var/log",
-    "root/.ssh",
+    "root",  # a fresh image's root home, not this machine's (whose shell start-up files run on every SSH exec)
 )
 # Copied from the machine's package defaults (with owners and modes), like a fresh image of the VPS.
 SEEDED_DIRS = (
@@ -134,7 +134,13 @@ class Vps:
             shutil.copy("/usr/share/openssh/sshd_config", self.root / "etc/ssh/sshd_config")
             (self.root / "etc/ssh/sshd_config.d/50-cloud-init.conf").write_text(IMAGE_SSHD_DROPIN)
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path))
-        auth = self.root / "root/.ssh/authorized_keys"
+        home = self.root / "root"
+        os.chmod(home, 0o700)
+        for dotfile in (".bashrc", ".profile"):  # what Debian's base-files gives root on a new system
+            if not (home / dotfile).exists():
+                shutil.copy(f"/usr/share/base-files/dot{dotfile}", home / dotfile)
+        auth = home / ".ssh/authorized_keys"
+        auth.parent.mkdir(exist_ok=True)
         auth.write_text("".join(k.strip() + "\n" for k in authorized_keys))
         os.chmod(auth.parent, 0o700)
         os.chmod(auth, 0o600)

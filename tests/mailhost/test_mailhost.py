@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import imaplib
 import smtplib
+import socket
 import time
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -238,6 +240,17 @@ def test_mailbox_needs_a_pinned_host_key(mail_vps: MailVps, host: dict[str, Any]
     assert failures == []  # in a preview the key may not be known yet
     with pytest.raises(Aborted, match="host_key is required: pass the MailHost's recorded host_key"):
         d.create(inputs)
+
+
+def test_commands_are_not_held_back_by_nagle_and_root_has_a_fresh_images_home(mail_vps: MailVps) -> None:
+    """Each command is a few small packets: without TCP_NODELAY each waits out a delayed ACK. And the
+    sandbox host's root home is its own, as on a new Debian image: this machine's shell start-up files
+    (a pyenv init, say) would run on every command and make the host slower and unlike a real one."""
+    with mail_vps.connect() as c:
+        transport = c.client.get_transport()
+        assert transport is not None and transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert c.read("/root/.bashrc") == Path("/usr/share/base-files/dot.bashrc").read_bytes()
+        assert c.run("echo $PATH")[1].strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 KILL_MY_SESSION = (

@@ -1,0 +1,59 @@
+"""The dynamic-provider plugin as the engine starts it (`python -m mailbox_iac.plugin_host pulumi.dynamic`,
+bootstrap's launcher), driven over its real gRPC port: independent operations the engine sends at once
+are served at once, not four at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import pulumi.dynamic
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime import proto, rpc
+from pulumi.runtime._serialization import _serialize
+from pulumi.runtime.proto import provider_pb2_grpc
+
+from tests.conftest import REPO
+
+AT_ONCE = 12  # the engine's default --parallel on a 3-core machine; more than the SDK's 4 threads
+GATHERED = threading.Barrier(AT_ONCE, timeout=30)  # in the plugin process: each create waits for all others
+
+
+class Gathering(pulumi.dynamic.ResourceProvider):
+    """A create that returns only once AT_ONCE creates are running together (pickled by reference)."""
+
+    def create(self, props: Any) -> pulumi.dynamic.CreateResult:
+        GATHERED.wait()
+        return pulumi.dynamic.CreateResult(id_=props["name"], outs={"name": props["name"]})
+
+
+def test_the_dynamic_provider_serves_as_many_creates_at_once_as_the_engine_sends() -> None:
+    plugin = subprocess.Popen(
+        [sys.executable, "-m", "mailbox_iac.plugin_host", "pulumi.dynamic"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert plugin.stdout is not None
+        port = int(plugin.stdout.readline())
+        pickled, _ = _serialize(True, serialize_provider, Gathering())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+
+            def create(name: str) -> str:
+                props = asyncio.run(rpc.serialize_properties({"name": name, "__provider": pickled}, {}))
+                return str(stub.Create(proto.CreateRequest(urn=f"urn:test:{name}", properties=props), timeout=60).id)
+
+            with ThreadPoolExecutor(AT_ONCE) as pool:
+                ids = list(pool.map(create, [f"r{i}" for i in range(AT_ONCE)]))
+        assert ids == [f"r{i}" for i in range(AT_ONCE)]
+    finally:
+        plugin.terminate()
+        plugin.wait(timeout=10)
