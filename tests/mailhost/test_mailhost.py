@@ -248,7 +248,8 @@ def test_commands_are_not_held_back_by_nagle_and_root_has_a_fresh_images_home(ma
     (a pyenv init, say) would run on every command and make the host slower and unlike a real one."""
     with mail_vps.connect() as c:
         transport = c.client.get_transport()
-        assert transport is not None and transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert transport is not None and isinstance(transport.sock, socket.socket)
+        assert transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert c.read("/root/.bashrc") == Path("/usr/share/base-files/dot.bashrc").read_bytes()
         assert c.run("echo $PATH")[1].strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
