@@ -3,6 +3,8 @@
 
 - Fresh up with a 30 s VPS build, against its critical path: the build plus the slowest single step that
   starts after it (the step timeline comes from the engine's events). Target: <= 1.2.
+- A no-op preview, in process, against the engine's floor: a stack of as many trivial dynamic resources
+  (create and diff return at once) in the same engine, backend and Automation API setup. Target: <= 1.5.
 - A no-op `mailbox-iac drift` as a whole process: wall time, SSH logins on its hosts (their sshd's
   auth.log), Cloudflare calls (the emulator's count) and Hostwinds calls. Targets: <= 2 logins per host,
   <= 2 calls per zone.
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pulumi
+import pulumi.dynamic
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +66,49 @@ class Timeline:
         later = [(end - begin, name) for name, (begin, end) in self.steps.items() if begin >= built]
         slowest, name = max(later, default=(0.0, "none"))
         return max(end - begin for begin, end in builds), name, slowest
+
+
+class Trivial(pulumi.dynamic.ResourceProvider):
+    """The floor's provider: nothing to do, ever (pickled by value: it lives in __main__)."""
+
+    def create(self, props: Any) -> pulumi.dynamic.CreateResult:
+        return pulumi.dynamic.CreateResult(id_="x", outs=props)
+
+    def diff(self, _id: str, olds: Any, news: Any) -> pulumi.dynamic.DiffResult:
+        return pulumi.dynamic.DiffResult(changes=False)
+
+
+class Nothing(pulumi.dynamic.Resource):
+    def __init__(self, name: str, n: int) -> None:
+        super().__init__(Trivial(), name, {"n": n})
+
+
+def floor_program(count: int) -> None:
+    for i in range(count):
+        Nothing(f"r{i}", i)
+
+
+def best_preview(stack: auto.Stack, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        stack.preview(expect_no_changes=True, color="never")
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def noop_preview(engine: Engine, project: Path, tenant: str, runs: int) -> None:
+    ours = engine.stack(tenant, lambda: tenant_program(project))
+    count = len((ours.export_stack().deployment or {})["resources"])
+    floor = engine.stack(f"floor-{tenant}", lambda: floor_program(count))
+    floor.up(color="never")
+    mine, base = best_preview(ours, runs), best_preview(floor, runs)
+    print(
+        f"{tenant:<7} no-op preview, in process ({count} resources): {mine:.2f} s vs floor {base:.2f} s = "
+        f"{mine / base:.1f}x (target <= 1.5)",
+        flush=True,
+    )
+    floor.destroy(color="never")
 
 
 def fresh_up(engine: Engine, project: Path, tenant: str, show: bool) -> None:
@@ -113,6 +160,8 @@ def main() -> None:
         engine = Engine.local(run.state_dir(project), project, env=run.environment(info))
         for tenant in tenants:
             fresh_up(engine, project, tenant, args.timeline)
+        for tenant in tenants:
+            noop_preview(engine, project, tenant, args.runs)
         for tenant in tenants:
             best = float("inf")
             for _ in range(args.runs):
