@@ -12,6 +12,7 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailbox_iac.mailhost import facts
 from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.render import USERS_DIR, user_line
 
@@ -41,12 +42,20 @@ def write_account(conn: Connection, address: str, password: str, quota_mb: int) 
     conn.put(account_path(address), line.encode(), 0o640, "root", "dovecot")
 
 
-def read_account(conn: Connection, address: str) -> tuple[str, int] | None:
-    """(ARGON2ID hash, quota MB) as the host has them, or None when the account does not exist."""
-    data = conn.read(account_path(address))
-    if not data:
-        return None
-    return parse_account(address, data.decode("utf-8", "replace"))
+def parse_accounts(_status: int, out: str) -> dict[str, tuple[str, int]]:
+    """`grep -r -Z` lines (`./<domain>/<local>`, NUL, the file's line) -> {address: (hash, quota MB)}. An
+    emptied file (a deleted account) prints no line, so it is absent, as a missing one is."""
+    found = {}
+    for row in out.splitlines():
+        path, nul, line = row.partition("\0")
+        domain, slash, local = path.removeprefix("./").partition("/")
+        if nul and slash:
+            found[f"{local}@{domain}"] = parse_account(f"{local}@{domain}", line)
+    return found
+
+
+# Every account of the host in one command (a refresh reads all of a host's mailboxes at once).
+ACCOUNTS = facts.Reader(f"cd {USERS_DIR} 2>/dev/null && grep -r -Z --exclude='.*' '' . ; true", parse_accounts)
 
 
 def parse_account(address: str, line: str) -> tuple[str, int]:

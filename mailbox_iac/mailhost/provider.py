@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.dynamic import (
@@ -227,6 +231,45 @@ class CertificateProvider(_OnHost):
         acme.remove(conn)
 
 
+# A refresh reads every mailbox of a host at once: the first read of a burst reads all the host's accounts
+# in one command, the others use what it read for a few seconds. A write through this process forgets it.
+# (One provider process serves one engine operation, so nothing read here outlives the run.)
+_READ_TOGETHER_SECONDS = 5.0
+
+
+@dataclass
+class _Accounts:
+    """A host's accounts as last read in this process, and when (never: -inf)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    read_at: float = -math.inf
+    found: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+_ACCOUNTS_GUARD = threading.Lock()
+_ACCOUNTS: dict[tuple[str, int, str], _Accounts] = {}
+
+
+def _accounts_of(props: dict[str, Any]) -> _Accounts:
+    with _ACCOUNTS_GUARD:
+        key = (str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or ""))
+        return _ACCOUNTS.setdefault(key, _Accounts())
+
+
+def _host_accounts(conn: Connection, props: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    seen = _accounts_of(props)
+    with seen.lock:
+        if time.monotonic() - seen.read_at > _READ_TOGETHER_SECONDS:
+            seen.found, seen.read_at = accounts.ACCOUNTS.read(conn), time.monotonic()
+        return seen.found
+
+
+def _forget_accounts(props: dict[str, Any]) -> None:
+    seen = _accounts_of(props)
+    with seen.lock:
+        seen.read_at = -math.inf
+
+
 class MailboxProvider(_OnHost):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         # During a preview, inputs computed by other resources (a new server's IP) are unknown and may be
@@ -240,6 +283,7 @@ class MailboxProvider(_OnHost):
         return CheckResult(news, failures)
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        _forget_accounts(props)
         with _pinned(props) as conn:
             accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
@@ -270,11 +314,12 @@ class MailboxProvider(_OnHost):
         return DiffResult(changes=bool(changed), replaces=replaces)
 
     def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any] | None:
-        found = accounts.read_account(conn, props["address"])
+        found = _host_accounts(conn, props).get(props["address"])
         if found is None:
             return None
         argon2_hash, quota = found
         return self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota)
 
     def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
+        _forget_accounts(props)
         accounts.delete_account(conn, props["address"])

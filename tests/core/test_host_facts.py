@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mailbox_iac.mailhost import acme, apply, facts, harden
+from mailbox_iac.mailhost import accounts, acme, apply, facts, harden
 from mailbox_iac.mailhost.render import CURRENT
 from tests.fakehost import StrictHost
 
@@ -25,6 +25,7 @@ READERS: dict[str, facts.Reader[Any]] = {
     "links": facts.LINK_TARGETS,
     "hardening": harden.STATUS,
     "certificate": acme.SERVED,
+    "accounts": accounts.ACCOUNTS,
 }
 CASES = sorted(p for p in (HERE / "host_facts").glob("*/*") if p.is_dir())
 

@@ -138,6 +138,7 @@ def test_password_change_works_without_restart(mail_vps: MailVps, host: dict[str
     _, outs = d.read(ALICE, {**old, "verified": True})
     assert d.diff(ALICE, outs, new).changes == proto.DiffResponse.DIFF_SOME
     d.update(ALICE, outs, new)
+    assert d.read(ALICE, {**new, "verified": True})[1]["verified"]  # the read before is forgotten, not reused
     mail_vps.imap_login(ALICE, "alice-pass-2").logout()
     with pytest.raises(imaplib.IMAP4.error):
         mail_vps.imap_login(ALICE, "alice-pass-1")
