@@ -10,6 +10,7 @@ import dns.resolver
 from mailbox_iac.checks.result import Check, Result, Severity, Stage
 from mailbox_iac.dns import txt
 from mailbox_iac.plan.model import DnsRecord
+from mailbox_iac.recent import Recent
 
 RECORD = Check(
     "dns.record",
@@ -37,15 +38,39 @@ def record_row(r: DnsRecord, content: Any = None) -> dict[str, Any]:
     }
 
 
-def resolver_for(zone: str, address: str | None) -> dns.resolver.Resolver:
-    """A resolver asking `address` ("host:port"), or the zone's own authoritative servers."""
-    res = dns.resolver.Resolver(configure=address is None)
+Outcome = dns.resolver.Answer | dns.resolver.NXDOMAIN | dns.resolver.NoAnswer
+_ASKED: Recent[tuple[str, ...], Outcome] = Recent(1.0)
+
+
+class SharedResolver(dns.resolver.Resolver):
+    """Answers (a name that does not exist or has no such record too) shared for a second by the callers
+    of one process that ask the same servers the same question: the readiness waits of a zone's mailboxes
+    run together and check the same records, so each poll asks once per zone, not once per mailbox."""
+
+    def resolve(self, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> dns.resolver.Answer:
+        def ask() -> Outcome:
+            try:
+                return super(SharedResolver, self).resolve(qname, rdtype, *args, **kwargs)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as exc:
+                return exc
+
+        question = (*map(str, self.nameservers), str(self.port), str(qname).lower().rstrip("."), str(rdtype))
+        outcome = _ASKED.get(question, ask)
+        if isinstance(outcome, dns.resolver.Answer):
+            return outcome
+        raise outcome
+
+
+def resolver_for(zone: str, address: str | None, shared: bool = False) -> dns.resolver.Resolver:
+    """A resolver asking `address` ("host:port"), or the zone's own authoritative servers; `shared`: one
+    whose answers the process's callers share (SharedResolver)."""
+    res = (SharedResolver if shared else dns.resolver.Resolver)(configure=address is None)
     res.lifetime = 5.0
     if address:
         host, _, port = address.rpartition(":")
         res.nameservers, res.port = [host], int(port)
         return res
-    servers = [str(a) for ns in dns.resolver.resolve(zone, "NS") for a in dns.resolver.resolve(str(ns.target), "A")]
+    servers = [str(a) for ns in res.resolve(zone, "NS") for a in res.resolve(str(ns.target), "A")]
     res.nameservers = servers
     return res
 

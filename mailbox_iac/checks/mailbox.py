@@ -19,8 +19,9 @@ DEPLOYED = Check(
 
 
 def gate(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContext) -> list[Result]:
-    """The readiness gate of one mailbox: `props` as the Readiness resource holds them."""
-    res = dns.resolver_for(props["zone"], resolver_address)
+    """The readiness gate of one mailbox: `props` as the Readiness resource holds them. Its DNS answers are
+    shared with the other mailboxes' gates of the moment (a zone's are checked together)."""
+    res = dns.resolver_for(props["zone"], resolver_address, shared=True)
     return [
         *dns.records(props["records"], res),
         ptr.ptr(props["ip"], props["hostname"], res),

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.dynamic import (
@@ -35,6 +31,7 @@ from mailbox_iac.mailhost.connection import Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
 from mailbox_iac.mailhost.ssh import SshConnection, SshError, SshTarget, SshUnreachable, session
 from mailbox_iac.plan.model import MailHostPlan
+from mailbox_iac.recent import Recent
 from mailbox_iac.unknown import has_unknown
 
 log = logging.getLogger("mailbox_iac.mailhost")
@@ -231,43 +228,13 @@ class CertificateProvider(_OnHost):
         acme.remove(conn)
 
 
-# A refresh reads every mailbox of a host at once: the first read of a burst reads all the host's accounts
-# in one command, the others use what it read for a few seconds. A write through this process forgets it.
-# (One provider process serves one engine operation, so nothing read here outlives the run.)
-_READ_TOGETHER_SECONDS = 5.0
+# A refresh reads every mailbox of a host at once: one command reads all of the host's accounts for the
+# reads of the next few seconds (recent.py); a write forgets them.
+_ACCOUNTS: Recent[tuple[str, int, str], dict[str, tuple[str, int]]] = Recent(5.0)
 
 
-@dataclass
-class _Accounts:
-    """A host's accounts as last read in this process, and when (never: -inf)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    read_at: float = -math.inf
-    found: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-
-_ACCOUNTS_GUARD = threading.Lock()
-_ACCOUNTS: dict[tuple[str, int, str], _Accounts] = {}
-
-
-def _accounts_of(props: dict[str, Any]) -> _Accounts:
-    with _ACCOUNTS_GUARD:
-        key = (str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or ""))
-        return _ACCOUNTS.setdefault(key, _Accounts())
-
-
-def _host_accounts(conn: Connection, props: dict[str, Any]) -> dict[str, tuple[str, int]]:
-    seen = _accounts_of(props)
-    with seen.lock:
-        if time.monotonic() - seen.read_at > _READ_TOGETHER_SECONDS:
-            seen.found, seen.read_at = accounts.ACCOUNTS.read(conn), time.monotonic()
-        return seen.found
-
-
-def _forget_accounts(props: dict[str, Any]) -> None:
-    seen = _accounts_of(props)
-    with seen.lock:
-        seen.read_at = -math.inf
+def _host(props: dict[str, Any]) -> tuple[str, int, str]:
+    return str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or "")
 
 
 class MailboxProvider(_OnHost):
@@ -283,7 +250,7 @@ class MailboxProvider(_OnHost):
         return CheckResult(news, failures)
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
-        _forget_accounts(props)
+        _ACCOUNTS.forget(_host(props))
         with _pinned(props) as conn:
             accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
@@ -314,12 +281,12 @@ class MailboxProvider(_OnHost):
         return DiffResult(changes=bool(changed), replaces=replaces)
 
     def _live(self, conn: Connection, props: dict[str, Any]) -> dict[str, Any] | None:
-        found = _host_accounts(conn, props).get(props["address"])
+        found = _ACCOUNTS.get(_host(props), lambda: accounts.ACCOUNTS.read(conn)).get(props["address"])
         if found is None:
             return None
         argon2_hash, quota = found
         return self._outs(props, accounts.verify_password(argon2_hash, props["password"]), quota)
 
     def _remove(self, conn: Connection, props: dict[str, Any]) -> None:
-        _forget_accounts(props)
+        _ACCOUNTS.forget(_host(props))
         accounts.delete_account(conn, props["address"])

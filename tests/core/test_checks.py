@@ -161,3 +161,34 @@ def test_no_aaaa_holds_until_one_is_published() -> None:
         assert not found.ok and "2001:db8::7" in found.detail and found.check is dns.NO_AAAA
     finally:
         server.close()
+
+
+def test_the_gates_of_a_zones_mailboxes_ask_each_question_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three mailboxes of one zone checked together: their records, a name that does not exist and a
+    type it does not have are each asked once of the zone's server; a resolver that does not share asks
+    every time."""
+    asked: list[tuple[str, str]] = []
+
+    def lookup(name: str, rtype: str) -> tuple[int, list[tuple[str, int]]]:
+        asked.append((name, rtype))
+        if name.startswith("gone."):
+            return 3, []  # NXDOMAIN
+        return 0, [("192.0.2.9", 60)] if rtype == "A" else []
+
+    monkeypatch.setattr(dns._ASKED, "seconds", 60.0)  # "together", however slow this machine is today
+    server = DnsServer(lookup)
+    rows = [
+        {"name": "mail.z.example", "type": "A", "content": "192.0.2.9", "priority": 0},
+        {"name": "gone.z.example", "type": "A", "content": "192.0.2.9", "priority": 0},
+    ]
+    try:
+        for _ in range(3):
+            res = dns.resolver_for("z.example", server.address, shared=True)
+            assert [r.ok for r in dns.records(rows, res)] == [True, False]
+            assert dns.no_aaaa("mail.z.example", res).ok
+        assert len(asked) == 3
+        for _ in range(2):
+            dns.records(rows, dns.resolver_for("z.example", server.address))
+        assert len(asked) == 7
+    finally:
+        server.close()
