@@ -1,6 +1,7 @@
 """Many tenants on the sandbox: N tenants x 5 mailboxes converged with `up --tenants` at several
---parallel levels, each on a fresh sandbox (Hostwinds build delay 0). Prints wall time, peak memory and
-the request rate the Hostwinds emulator saw. Needs root. Asserts nothing.
+--parallel levels, each on a fresh sandbox (Hostwinds build delay 0). Prints wall time, peak memory, the
+request rate the Hostwinds emulator saw, and the Cloudflare calls per tenant (answered and refused 429)
+of the `up` and of a no-op `mailbox-iac drift --tenants all` after it. Needs root. Asserts nothing.
 
     .venv/bin/python bench/many_tenants.py --tenants 50 --parallel 1,5,10,20
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +55,28 @@ def once(count: int, parallel: int) -> None:
         for r in runs:
             if r.status != "converged":
                 print(f"    {r.tenant}: {r.status} after {r.attempts} attempt(s): {r.error}", flush=True)
+        up_calls = cloudflare_calls(info)
+        drift = subprocess.run(
+            [sys.executable, "-m", "mailbox_iac", "drift", "--tenants", "all", "--sandbox", "--format", "json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        answered, refused = (now - before for now, before in zip(cloudflare_calls(info), up_calls, strict=True))
+        print(
+            f"            Cloudflare calls per tenant: up {up_calls[0] / count:.1f} ({up_calls[1]} refused); "
+            f"no-op drift (exit {drift.returncode}) {answered / count:.1f} ({refused} refused)",
+            flush=True,
+        )
     finally:
         run.down(project)
         shutil.rmtree(project, ignore_errors=True)
+
+
+def cloudflare_calls(info: dict[str, str]) -> tuple[int, int]:
+    """(answered, refused with 429) by the Cloudflare emulator so far, all tokens."""
+    state = httpx.get(info["cloudflare_url"].replace("/client/v4", "/_emulator/state")).json()
+    return sum(state["answered"].values()), sum(state["refused"].values())
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The few Cloudflare API v4 reads mailbox-iac makes itself (drift's undeclared records, adoption before an
 `up`): envelopes checked (`success`, errors with their codes), 429 and 5xx retried after `Retry-After` or
-with backoff, pages followed. Writes stay with the Cloudflare provider."""
+with backoff, pages followed, and every call within the token's budget on this machine (ratelimit.py), so
+a fleet's parallel stacks never earn the 5-minute block. Writes stay with the Cloudflare provider."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 
 import httpx
 
+from mailbox_iac.ratelimit import RateLimiter, machine_wide
+
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
+# Cloudflare's published limit: 1,200 requests per 5 minutes per user; past it, every call is refused
+# for 5 minutes. (requests, seconds)
+BUDGET = (1200, 300.0)
 
 
 class CloudflareError(RuntimeError):
@@ -26,6 +32,11 @@ def client(env: Mapping[str, str]) -> httpx.Client | None:
         return None
     base = env.get("CLOUDFLARE_BASE_URL", DEFAULT_BASE)
     return httpx.Client(base_url=base.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _budget(api: httpx.Client) -> RateLimiter:
+    """The budget of the client's token at its endpoint, shared by every process of this machine."""
+    return machine_wide("cloudflare", f"{api.base_url} {api.headers.get('Authorization', '')}", *BUDGET)
 
 
 def get(api: httpx.Client, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -56,7 +67,8 @@ def request(
     status = 0
     for attempt in range(1, attempts + 1):
         try:
-            response = api.request(method, path, params=dict(params or {}), json=dict(body) if body else None)
+            with _budget(api).slot():
+                response = api.request(method, path, params=dict(params or {}), json=dict(body) if body else None)
             status = response.status_code
             data: dict[str, Any] = response.json()
         except (httpx.TransportError, ValueError) as exc:

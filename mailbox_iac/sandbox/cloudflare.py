@@ -99,6 +99,7 @@ class _Usage:
     calls: collections.deque[float] = field(default_factory=collections.deque)
     blocked_until: float = 0.0
     answered: int = 0  # every call admitted since the start: what tests count
+    refused: int = 0  # every call answered 429
 
 
 class CfError(Exception):
@@ -217,6 +218,7 @@ class CloudflareEmulator:
             if now >= usage.blocked_until and len(usage.calls) >= limits.requests:
                 usage.blocked_until = now + limits.block
             if now < usage.blocked_until:
+                usage.refused += 1
                 raise RateLimited(str(max(1, math.ceil(usage.blocked_until - now))), limits)
             usage.calls.append(now)
             usage.answered += 1
@@ -369,6 +371,7 @@ class CloudflareEmulator:
                 "faults": asdict(self.faults),
                 "requests": {t[:6] + "...": len(u.calls) for t, u in self.usage.items()},
                 "answered": {t[:6] + "...": u.answered for t, u in self.usage.items()},
+                "refused": {t[:6] + "...": u.refused for t, u in self.usage.items()},
             }
 
 

@@ -12,23 +12,18 @@ stacks running at once in separate processes still respect it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import random
-import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 from mailbox_iac.errors import Permanent
+from mailbox_iac.ratelimit import RateLimiter, machine_wide
 
 log = logging.getLogger("hostwinds_dynamic")
 
@@ -101,67 +96,6 @@ def unwrap(action: str, body: Any) -> Any:
     return body
 
 
-class RateLimiter:
-    """At most `rate` requests in any one-second window for one endpoint, as the server sees them, across
-    the threads and processes of this machine (one lock file per endpoint).
-
-    A request may start only when the request `rate` places before it has *finished* and a window has
-    passed since: the server received that one before its reply, and receives this one after we start
-    it, so however late a process is scheduled, no window ever holds more than `rate` requests. A slot
-    whose process died is given up after `stale_after` seconds.
-    """
-
-    def __init__(self, rate: float, path: str, stale_after: float = 90.0) -> None:
-        self.burst = max(1, int(rate))
-        self.window = self.burst / rate
-        self.path = path
-        self.stale_after = stale_after
-        self._lock = threading.Lock()
-
-    def _update(self, change: Callable[[list[list[Any]], float], Any]) -> Any:
-        with self._lock, open(self.path, "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.seek(0)
-            try:
-                slots = json.loads(f.read() or "[]")
-            except ValueError:
-                slots = []
-            result = change(slots, time.time())
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(slots[-self.burst :]))
-            f.flush()
-            return result
-
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        token = secrets.token_hex(8)
-
-        def take(slots: list[list[Any]], now: float) -> float:
-            if len(slots) >= self.burst:
-                _, started, finished = slots[-self.burst]
-                if finished is None and now - started > self.stale_after:
-                    finished = started + self.stale_after  # its process died mid-request
-                if finished is None:
-                    return 0.05  # still in flight: ask again shortly
-                if now < float(finished) + self.window:
-                    return float(finished) + self.window - now
-            slots.append([token, now, None])
-            return 0.0
-
-        def give_back(slots: list[list[Any]], now: float) -> None:
-            for entry in slots:
-                if entry[0] == token:
-                    entry[2] = now
-
-        while (wait := self._update(take)) > 0:
-            time.sleep(wait + random.uniform(0, 0.01))  # noqa: S311 (spread the waiters)  # nosec B311
-        try:
-            yield
-        finally:
-            self._update(give_back)
-
-
 class CircuitBreaker:
     def __init__(self, threshold: int = 5, reset_after: float = 60.0) -> None:
         self.threshold = threshold
@@ -187,20 +121,16 @@ class CircuitBreaker:
                     self.opened_at = time.monotonic()
 
 
-_shared: dict[tuple[str, float], tuple[RateLimiter, CircuitBreaker]] = {}
-_shared_lock = threading.Lock()
+_breakers: dict[tuple[str, float], CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
 
 
 def _shared_guards(endpoint: str, rate: float) -> tuple[RateLimiter, CircuitBreaker]:
-    with _shared_lock:
-        key = (endpoint, rate)
-        if key not in _shared:
-            digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
-            path = os.environ.get("HOSTWINDS_RATE_FILE") or os.path.join(
-                tempfile.gettempdir(), f"mailbox-iac-hostwinds-{digest}.rate"
-            )
-            _shared[key] = (RateLimiter(rate, path), CircuitBreaker())
-        return _shared[key]
+    """`rate` requests a second: `rate` at once (at least one), then one window of them per second."""
+    with _breakers_lock:
+        breaker = _breakers.setdefault((endpoint, rate), CircuitBreaker())
+    burst = max(1, int(rate))
+    return machine_wide("hostwinds", endpoint, burst, burst / rate, os.environ.get("HOSTWINDS_RATE_FILE")), breaker
 
 
 class HostwindsClient:

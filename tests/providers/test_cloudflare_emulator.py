@@ -6,6 +6,7 @@ comments, a create whose reply is lost at the edge)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,3 +151,23 @@ def test_a_lost_reply_is_an_html_502_after_the_record_was_made(emu: Emu) -> None
     assert made.name == "lost.alpha.example"  # the record exists: only the reply was lost
     with pytest.raises(cloudflare.BadRequestError, match="81058"):
         sdk.dns.records.create(zone_id=zid, name="lost", type="A", content="192.0.2.7", ttl=1)
+
+
+def test_parallel_readers_of_one_token_share_its_budget_and_are_never_refused(
+    emu: Emu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three stacks' drifts at once (each its own client) read six zones' records: 24 calls against a limit
+    of 8 a second (past it, a minute's block), spread by the one budget, none refused."""
+    emu.post("limits", requests=8, window=1, block=60)
+    monkeypatch.setattr(cloudflare_api, "BUDGET", (8, 1.0))
+
+    def drift(_: int) -> list[int]:
+        api = cloudflare_api.client({"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": emu.url})
+        assert api is not None
+        with api:
+            return [len(cloudflare_api.zone_records(api, zone)) for zone in ZONES * 2]
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(drift, range(3))) == [[0, 0, 0, 0]] * 3
+    state = httpx.get(emu.url.replace("/client/v4", "/_emulator/state")).json()
+    assert list(state["answered"].values()) == [24] and list(state["refused"].values()) == [0]
