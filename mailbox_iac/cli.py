@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -556,6 +557,61 @@ def drift(
             err=True,
         )
     raise typer.Exit(code=1 if errors else 2 if findings else 0)
+
+
+@app.command()
+def health(
+    tenants: Annotated[str, typer.Option(help="`all` or a,b,c")] = "all",
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Stacks of the local sandbox (and its DNS)")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="Report format")] = Format.text,
+    output: Annotated[Path | None, typer.Option(help="Write the report here instead of stdout")] = None,
+    resolver: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MAILBOX_IAC_HEALTH_RESOLVER",
+            help="host:port of the recursive resolver blocklists are asked through (default: the system's; "
+            "public blocklists refuse public resolvers such as 8.8.8.8)",
+        ),
+    ] = None,
+) -> None:
+    """Check deployed tenants for what ends a mail domain's life without any change in our state: each
+    server address on the IP blocklists (Spamhaus ZEN, Barracuda, SpamCop, Mailspike, PSBL) and each mail
+    domain on the domain blocklists (Spamhaus DBL, URIBL). A list that refuses the query (Spamhaus'
+    127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never as a listing. Reads the
+    stacks' outputs only. Check ids: mailbox_iac/checks/blocklist.py.
+
+    Exit code 0 healthy, 2 problems found (warnings included), 1 error.
+    """
+    from datetime import UTC, datetime
+
+    from pulumi.automation import StackNotFoundError
+
+    from mailbox_iac.checks.blocklist import DEFAULT_LISTS
+    from mailbox_iac.checks.dns import asking
+    from mailbox_iac.ops import health as checking
+
+    if resolver and not re.fullmatch(r".+:\d{1,5}", resolver):
+        typer.echo(f"--resolver: {resolver!r} is not host:port (e.g. 127.0.0.1:53)", err=True)
+        raise typer.Exit(code=1)
+    engine = _engine(sandbox)
+    names = _tenants(tenants)
+    found, not_deployed = [], []
+    for tenant in names:
+        try:
+            outputs = {k: v.value for k, v in engine.existing(tenant).outputs().items()}
+        except StackNotFoundError:
+            not_deployed.append(tenant)
+            continue
+        found.append(checking.subjects(tenant, outputs))
+    address = resolver or (engine.env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)
+    results = checking.blocklists(found, DEFAULT_LISTS, asking(address))
+    now = datetime.now(UTC)
+    report = (checking.as_json if fmt is Format.json else checking.as_text)(results, not_deployed, now)
+    if output:
+        output.write_text(report)
+    else:
+        typer.echo(report, nl=False)
+    raise typer.Exit(code=2 if checking.problems(results) else 0)
 
 
 @app.command()

@@ -67,6 +67,10 @@ ENVIRONMENT = (
     Setting("CLOUDFLARE_API_TOKEN", "the Cloudflare token, when the stack has no `cloudflare:apiToken`"),
     Setting("CLOUDFLARE_BASE_URL", "the Cloudflare API, when the stack has no `cloudflare:baseUrl`"),
     Setting("MAILBOX_IAC_DNS_RESOLVER", "host:port of the DNS server checks ask (default: the zone's own servers)"),
+    Setting(
+        "MAILBOX_IAC_HEALTH_RESOLVER",
+        "host:port of the recursive resolver `health` asks blocklists through (public lists refuse public resolvers)",
+    ),
     Setting("MAILBOX_IAC_TLS_ROOTS", "a PEM file of roots trusted besides the system's (a private ACME CA)"),
     Setting(
         "MAILBOX_IAC_DNS_ROOT",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbox_iac.checks import dns, login, mailbox, mta_sts, ptr, tls
+from mailbox_iac.checks import blocklist, dns, login, mailbox, mta_sts, ptr, tls
 from mailbox_iac.checks.result import Check, Stage
 
 ALL: tuple[Check, ...] = (
@@ -15,6 +15,9 @@ ALL: tuple[Check, ...] = (
     tls.EXPIRY,
     mta_sts.SERVED,
     mailbox.DEPLOYED,
+    blocklist.IP_LISTED,
+    blocklist.DOMAIN_LISTED,
+    blocklist.UNANSWERED,
 )
 
 

@@ -61,14 +61,21 @@ class SharedResolver(dns.resolver.Resolver):
         raise outcome
 
 
-def resolver_for(zone: str, address: str | None, shared: bool = False) -> dns.resolver.Resolver:
-    """A resolver asking `address` ("host:port"), or the zone's own authoritative servers; `shared`: one
-    whose answers the process's callers share (SharedResolver)."""
+def asking(address: str | None, shared: bool = False) -> dns.resolver.Resolver:
+    """A resolver asking `address` ("host:port"), else the system's; `shared`: one whose answers the
+    process's callers share (SharedResolver)."""
     res = (SharedResolver if shared else dns.resolver.Resolver)(configure=address is None)
     res.lifetime = 5.0
     if address:
         host, _, port = address.rpartition(":")
         res.nameservers, res.port = [host], int(port)
+    return res
+
+
+def resolver_for(zone: str, address: str | None, shared: bool = False) -> dns.resolver.Resolver:
+    """A resolver asking `address` ("host:port"), or the zone's own authoritative servers."""
+    res = asking(address, shared)
+    if address:
         return res
     servers = [str(a) for ns in res.resolve(zone, "NS") for a in res.resolve(str(ns.target), "A")]
     res.nameservers = servers

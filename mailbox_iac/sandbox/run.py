@@ -26,6 +26,7 @@ from typing import Any
 from mailbox_iac import keys
 from mailbox_iac.project import local_backend_url
 from mailbox_iac.sandbox import acme as sandbox_acme
+from mailbox_iac.sandbox import dnsbl
 from mailbox_iac.sandbox import vps as vps_mod
 from mailbox_iac.sandbox.cloudflare import CloudflareEmulator
 from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
@@ -163,6 +164,9 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     cf = CloudflareEmulator(CLOUDFLARE_TOKEN, zones, nameservers=("ns1.sandbox.test", "ns2.sandbox.test"))
 
     def lookup(name: str, rdtype: str) -> tuple[int, list[tuple[str, int]]]:
+        listed = dnsbl.lookup(base, name, rdtype)
+        if listed is not None:
+            return listed
         return hw.ptr_lookup(name, rdtype) if name.endswith(".arpa") else cf.dns_lookup(name, rdtype)
 
     hw_http = serve_hostwinds(hw, "127.0.0.1", http_port)

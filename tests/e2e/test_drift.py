@@ -1,6 +1,7 @@
 """Drift detection on the sandbox with the real engine: each layer found and classified, undeclared
 records (a second SPF, a stray MX) found, the ignore file honoured, exit codes 0 clean / 2 drift, and a
-spec edit not applied yet is not drift."""
+spec edit not applied yet is not drift. Health on the same tenant: a blocklist listing found and cleared,
+a list refusing the resolver reported as such."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailbox_iac.sandbox import run
+from mailbox_iac.sandbox import dnsbl, run
 from tests.conftest import REPO
 from tests.e2e.test_demo import ZONES, Demo
 
@@ -178,3 +179,50 @@ def test_each_layer_is_found_and_classified(demo: Demo) -> None:
     assert all(f["fix"] for f in findings)
     demo.up(refresh=True)
     assert drift(demo) == (0, [])
+
+
+def health(demo: Demo) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "health", "--tenants", "demo", "--sandbox", "--format", "json"],
+        cwd=demo.root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def failing(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(r["id"], r["subject"], r["detail"]) for r in report["tenants"]["demo"] if not r["ok"]]
+
+
+def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo) -> None:
+    """The demo's server address and two domains against the default lists, asked of the sandbox DNS (its
+    blocklist zones answer NXDOMAIN unless told otherwise)."""
+    code, report = health(demo)
+    assert code == 0 and report["healthy"], report
+    assert len(report["tenants"]["demo"]) == 5 + 2 * 2  # 1 address x 5 IP lists, 2 domains x 2 domain lists
+    [server] = httpx.get(demo.info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()["instances"]
+    ip, base = server["main_ip"], run.state_dir(demo.root)
+    try:
+        dnsbl.answer(base, ip, "Spamhaus ZEN", "127.0.0.2")
+        dnsbl.answer(base, "demo-b.example", "Spamhaus DBL", "127.0.1.2")
+        code, report = health(demo)
+        assert code == 2 and not report["healthy"]
+        assert failing(report) == [
+            ("blocklist.ip", f"{ip} on Spamhaus ZEN", "listed on Spamhaus ZEN (zen.spamhaus.org answered 127.0.0.2)"),
+            (
+                "blocklist.domain",
+                "demo-b.example on Spamhaus DBL",
+                "listed on Spamhaus DBL (dbl.spamhaus.org answered 127.0.1.2)",
+            ),
+        ]
+        dnsbl.answer(base, "demo-b.example", "Spamhaus DBL", None)
+        dnsbl.answer(base, ip, "Spamhaus ZEN", "127.255.255.254")  # asked through a public resolver
+        code, report = health(demo)
+        [(check, subject, detail)] = failing(report)
+        assert code == 2 and check == "blocklist.unanswered" and subject == f"{ip} on Spamhaus ZEN"
+        assert "127.255.255.254" in detail and "public or open resolver" in detail
+    finally:
+        dnsbl.answer(base, ip, "Spamhaus ZEN", None)
+    assert health(demo)[0] == 0
