@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -573,21 +574,25 @@ def health(
             "public blocklists refuse public resolvers such as 8.8.8.8)",
         ),
     ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(help="Judge certificates as of this day (YYYY-MM-DD, UTC): what lapses by then"),
+    ] = None,
 ) -> None:
     """Check deployed tenants for what ends a mail domain's life without any change in our state: each
     server address on the IP blocklists (Spamhaus ZEN, Barracuda, SpamCop, Mailspike, PSBL) and each mail
-    domain on the domain blocklists (Spamhaus DBL, URIBL). A list that refuses the query (Spamhaus'
-    127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never as a listing. Reads the
-    stacks' outputs only. Check ids: mailbox_iac/checks/blocklist.py.
+    domain on the domain blocklists (Spamhaus DBL, URIBL); and every certificate its mail hosts serve (25
+    and 587 after STARTTLS, 465, 993, the MTA-STS hosts' 443): a warning under 21 days left, an error under
+    7. A list that refuses the query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver
+    problem, never as a listing. Reads the stacks' outputs only. Check ids: mailbox_iac/checks/catalog.py.
 
     Exit code 0 healthy, 2 problems found (warnings included), 1 error.
     """
-    from datetime import UTC, datetime
-
     from pulumi.automation import StackNotFoundError
 
     from mailbox_iac.checks.blocklist import DEFAULT_LISTS
     from mailbox_iac.checks.dns import asking
+    from mailbox_iac.checks.login import trusted_tls
     from mailbox_iac.ops import health as checking
 
     if resolver and not re.fullmatch(r".+:\d{1,5}", resolver):
@@ -603,9 +608,11 @@ def health(
             not_deployed.append(tenant)
             continue
         found.append(checking.subjects(tenant, outputs))
-    address = resolver or (engine.env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)
-    results = checking.blocklists(found, DEFAULT_LISTS, asking(address))
+    env = {**os.environ, **engine.env}
+    address = resolver or (env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)
     now = datetime.now(UTC)
+    when = as_of.replace(tzinfo=UTC) if as_of else now
+    results = checking.check(found, DEFAULT_LISTS, asking(address), trusted_tls(env.get("MAILBOX_IAC_TLS_ROOTS")), when)
     report = (checking.as_json if fmt is Format.json else checking.as_text)(results, not_deployed, now)
     if output:
         output.write_text(report)

@@ -13,6 +13,8 @@ ALL: tuple[Check, ...] = (
     login.SMTP,
     tls.VERIFIED,
     tls.EXPIRY,
+    tls.DAYS_LEFT,
+    tls.LAPSING,
     mta_sts.SERVED,
     mailbox.DEPLOYED,
     blocklist.IP_LISTED,

@@ -34,11 +34,11 @@ class Imaps(imaplib.IMAP4_SSL):
 
 
 class Submission(smtplib.SMTP):
-    """SMTP submission to `ip`; STARTTLS then verifies the certificate for `hostname`."""
+    """SMTP to `ip` (submission, or `port` 25); STARTTLS then verifies the certificate for `hostname`."""
 
-    def __init__(self, ip: str, hostname: str) -> None:
+    def __init__(self, ip: str, hostname: str, port: int = 587) -> None:
         self._ip = ip
-        super().__init__(hostname, 587, timeout=15)
+        super().__init__(hostname, port, timeout=15)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         return socket.create_connection((self._ip, port), timeout, self.source_address)

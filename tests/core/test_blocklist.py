@@ -4,6 +4,8 @@ domains."""
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ from mailbox_iac.sandbox.dnsserver import DnsServer
 ZEN = next(b for b in DEFAULT_LISTS if b.name == "Spamhaus ZEN")
 DBL = next(b for b in DEFAULT_LISTS if b.name == "Spamhaus DBL")
 URIBL = next(b for b in DEFAULT_LISTS if b.name == "URIBL")
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
 ANSWERS = {
     "7.2.0.192.zen.spamhaus.org": "127.0.0.2",  # listed (SBL)
     "9.2.0.192.zen.spamhaus.org": "127.255.255.254",  # asked through a public resolver
@@ -78,18 +81,29 @@ def test_a_list_that_does_not_answer() -> None:
 
 def test_health_asks_each_address_and_domain_of_each_tenant_once_per_list(resolver: dns.resolver.Resolver) -> None:
     outputs = {
-        "servers": {"mx1": {"ip": "192.0.2.7"}, "mx2": {"ip": "192.0.2.8"}, "new": {"ip": ""}},
-        "mailboxes": {a: {"domain": a.split("@")[1]} for a in ("a@spam.example", "b@spam.example", "c@ok.example")},
+        "servers": {"mx1": {"ip": "192.0.2.7", "hostname": "mx1.spam.example"}, "new": {"ip": "", "hostname": "n"}},
+        "mailboxes": {
+            a: {"domain": a.split("@")[1], "server": "mx1"}
+            for a in ("a@spam.example", "b@spam.example", "c@ok.example")
+        },
+        "dns_records": {"spam.example": {"A:mta-sts.spam.example": "r1", "MX:spam.example": "r2"}, "ok.example": {}},
     }
     acme = health.subjects("acme", outputs)
-    assert acme == health.Subjects("acme", ("192.0.2.7", "192.0.2.8"), ("ok.example", "spam.example"))
-    results = health.blocklists([acme, health.subjects("globex", {})], (ZEN, DBL), resolver)
-    assert results["globex"] == [] and len(results["acme"]) == 4
+    assert (acme.addresses, acme.domains) == (("192.0.2.7",), ("ok.example", "spam.example"))
+    assert acme.tls == (  # ok.example serves no MTA-STS policy: no A record for its policy host
+        ("192.0.2.7", "mta-sts.spam.example", 443),
+        *(("192.0.2.7", "mx1.spam.example", port) for port in (25, 465, 587, 993)),
+    )
+    acme = dataclasses.replace(acme, tls=())  # certificates: tests/core/test_checks.py
+    results = health.check(
+        [acme, health.subjects("globex", {})], (ZEN, DBL), resolver, ssl.create_default_context(), NOW
+    )
+    assert results["globex"] == [] and len(results["acme"]) == 3
     assert health.problems(results) == 2
-    text = health.as_text(results, ["initech"], datetime(2026, 12, 5, tzinfo=UTC))
+    text = health.as_text(results, ["initech"], NOW)
     assert text.splitlines() == [
         "Health at 2026-12-05T00:00:00+00:00",
-        "acme: 2 problem(s) (4 checks)",
+        "acme: 2 problem(s) (3 checks)",
         "  error   blocklist.ip 192.0.2.7 on Spamhaus ZEN: listed on Spamhaus ZEN (zen.spamhaus.org answered 127.0.0.2)",
         "  error   blocklist.domain spam.example on Spamhaus DBL: listed on Spamhaus DBL (dbl.spamhaus.org answered "
         "127.0.1.2)",

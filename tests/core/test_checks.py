@@ -192,3 +192,20 @@ def test_the_gates_of_a_zones_mailboxes_ask_each_question_once(monkeypatch: pyte
         assert len(asked) == 7
     finally:
         server.close()
+
+
+def test_health_warns_from_21_days_left_and_fails_from_7(serve) -> None:
+    now = datetime.now(UTC)
+    for days, check, ok in ((60, "tls.days-left", True), (10, "tls.days-left", False), (3, "tls.lapsing", False)):
+        s = serve([HOST], days=days)
+        found = tls.lasting("127.0.0.1", HOST, s.port, s.trust(), now)
+        assert (found.check.id, found.ok) == (check, ok), found
+        assert found.subject == f"{HOST} (127.0.0.1:{s.port})" and f"{days - 1} days left" in found.detail
+    s = serve([HOST], days=60)
+    later = tls.lasting("127.0.0.1", HOST, s.port, s.trust(), now + timedelta(days=45))  # --as-of
+    assert later.check is tls.DAYS_LEFT and not later.ok and later.check.severity is Severity.warning
+    assert tls.lasting("127.0.0.1", "other.t.example", s.port, s.trust(), now).check is tls.VERIFIED
+    s.server.shutdown()
+    s.server.server_close()
+    gone = tls.lasting("127.0.0.1", HOST, s.port, s.trust(), now)
+    assert gone.check is tls.LAPSING and gone.detail == "no TLS handshake: ConnectionRefusedError"

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -181,9 +182,9 @@ def test_each_layer_is_found_and_classified(demo: Demo) -> None:
     assert drift(demo) == (0, [])
 
 
-def health(demo: Demo) -> tuple[int, dict[str, Any]]:
+def health(demo: Demo, *options: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "mailbox_iac", "health", "--tenants", "demo", "--sandbox", "--format", "json"],
+        [sys.executable, "-m", "mailbox_iac", "health", "--tenants", "demo", "--sandbox", "--format", "json", *options],
         cwd=demo.root,
         capture_output=True,
         text=True,
@@ -201,7 +202,8 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
     blocklist zones answer NXDOMAIN unless told otherwise)."""
     code, report = health(demo)
     assert code == 0 and report["healthy"], report
-    assert len(report["tenants"]["demo"]) == 5 + 2 * 2  # 1 address x 5 IP lists, 2 domains x 2 domain lists
+    # 1 address x 5 IP lists, 2 domains x 2 domain lists; certificates on 25, 465, 587, 993 and 2 MTA-STS hosts
+    assert len(report["tenants"]["demo"]) == 5 + 2 * 2 + 4 + 2
     [server] = httpx.get(demo.info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()["instances"]
     ip, base = server["main_ip"], run.state_dir(demo.root)
     try:
@@ -226,3 +228,19 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
     finally:
         dnsbl.answer(base, ip, "Spamhaus ZEN", None)
     assert health(demo)[0] == 0
+
+
+def test_health_judges_every_certificate_the_host_serves_as_of_a_day(demo: Demo) -> None:
+    """Pebble's certificates last years: asked as of 10 and then 3 days before the first expires, every
+    certificate served (SMTP after STARTTLS, 465, 993, the MTA-STS hosts) is a warning, then an error."""
+    _, report = health(demo)
+    certificates = [r for r in report["tenants"]["demo"] if r["id"] == "tls.days-left"]
+    assert len(certificates) == 6 and all(r["ok"] for r in certificates), certificates
+    assert {r["subject"].rsplit(":", 1)[1] for r in certificates} == {"25)", "465)", "587)", "993)", "443)"}
+    first = min(date.fromisoformat(r["detail"].rsplit("expires ", 1)[1].rstrip(")")) for r in certificates)
+    code, soon = health(demo, "--as-of", str(first - timedelta(days=10)))
+    assert code == 2 and {(r["id"], r["ok"]) for r in soon["tenants"]["demo"] if r["id"].startswith("tls.")} == {
+        ("tls.days-left", False)
+    }
+    code, lapsing = health(demo, "--as-of", str(first - timedelta(days=3)))
+    assert code == 2 and sorted(r["id"] for r in lapsing["tenants"]["demo"] if not r["ok"]) == ["tls.lapsing"] * 6
