@@ -583,17 +583,19 @@ def health(
     server address on the IP blocklists (Spamhaus ZEN, Barracuda, SpamCop, Mailspike, PSBL) and each mail
     domain on the domain blocklists (Spamhaus DBL, URIBL); and every certificate its mail hosts serve (25
     and 587 after STARTTLS, 465, 993, the MTA-STS hosts' 443): a warning under 21 days left, an error under
-    7. A list that refuses the query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver
-    problem, never as a listing. Reads the stacks' outputs only. Check ids: mailbox_iac/checks/catalog.py.
+    7; and every record the stack deployed, still answered at its zone's servers. A list that refuses the
+    query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never as a
+    listing. Reads the stacks' outputs and checkpoints, runs no engine. Check ids: mailbox_iac/checks/catalog.py.
 
     Exit code 0 healthy, 2 problems found (warnings included), 1 error.
     """
     from pulumi.automation import StackNotFoundError
 
     from mailbox_iac.checks.blocklist import DEFAULT_LISTS
-    from mailbox_iac.checks.dns import asking
+    from mailbox_iac.checks.dns import asking as dns_asking
     from mailbox_iac.checks.login import trusted_tls
     from mailbox_iac.ops import health as checking
+    from mailbox_iac.program import stack_zones
 
     if resolver and not re.fullmatch(r".+:\d{1,5}", resolver):
         typer.echo(f"--resolver: {resolver!r} is not host:port (e.g. 127.0.0.1:53)", err=True)
@@ -603,16 +605,23 @@ def health(
     found, not_deployed = [], []
     for tenant in names:
         try:
-            outputs = {k: v.value for k, v in engine.existing(tenant).outputs().items()}
+            stack = engine.existing(tenant)
         except StackNotFoundError:
             not_deployed.append(tenant)
             continue
-        found.append(checking.subjects(tenant, outputs))
+        outputs = {k: v.value for k, v in stack.outputs().items()}
+        zones = stack_zones(stack.get_all_config())
+        found.append(checking.subjects(tenant, outputs, stack.export_stack().deployment, zones))
     env = {**os.environ, **engine.env}
-    address = resolver or (env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)
     now = datetime.now(UTC)
-    when = as_of.replace(tzinfo=UTC) if as_of else now
-    results = checking.check(found, DEFAULT_LISTS, asking(address), trusted_tls(env.get("MAILBOX_IAC_TLS_ROOTS")), when)
+    asking = checking.Asking(
+        DEFAULT_LISTS,
+        dns_asking(resolver or (env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)),
+        env.get("MAILBOX_IAC_DNS_RESOLVER"),
+        trusted_tls(env.get("MAILBOX_IAC_TLS_ROOTS")),
+        as_of.replace(tzinfo=UTC) if as_of else now,
+    )
+    results = checking.check(found, asking)
     report = (checking.as_json if fmt is Format.json else checking.as_text)(results, not_deployed, now)
     if output:
         output.write_text(report)

@@ -1,22 +1,25 @@
 """Scheduled health of deployed tenants, from their stacks' outputs (no engine run): what ends a cold-email
 domain's life without anything changing in our state. Today: every server address on the IP blocklists and
-every mail domain on the domain blocklists (checks/blocklist.py), and every certificate the mail hosts serve
-(checks/tls.py), asked in parallel with a bound."""
+every mail domain on the domain blocklists (checks/blocklist.py), every certificate the mail hosts serve
+(checks/tls.py) and every record the stack deployed still answered at its zone's servers (checks/dns.py),
+asked in parallel with a bound."""
 
 from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 import dns.resolver
 
+from mailbox_iac import checkpoint
 from mailbox_iac.checks import blocklist, tls
+from mailbox_iac.checks import dns as zone_dns
 from mailbox_iac.checks.blocklist import Blocklist
 from mailbox_iac.checks.result import Result
 
@@ -25,15 +28,18 @@ QUESTIONS_AT_ONCE = 16
 
 @dataclass(frozen=True)
 class Subjects:
-    """What one tenant's health is asked about, from its stack's outputs."""
+    """What one tenant's health is asked about, from its stack's outputs and checkpoint."""
 
     tenant: str
     addresses: tuple[str, ...]  # its servers' IPs
     domains: tuple[str, ...]  # its mail domains
     tls: tuple[tuple[str, str, int], ...] = ()  # (ip, name, port) of every certificate its hosts serve
+    records: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # zone -> deployed record rows
 
 
-def subjects(tenant: str, outputs: Mapping[str, Any]) -> Subjects:
+def subjects(
+    tenant: str, outputs: Mapping[str, Any], deployment: Mapping[str, Any] | None = None, zones: Sequence[str] = ()
+) -> Subjects:
     servers = {k: s for k, s in (outputs.get("servers") or {}).items() if s.get("ip")}
     mailboxes = (outputs.get("mailboxes") or {}).values()
     served_by = {str(m["domain"]): servers[m["server"]]["ip"] for m in mailboxes if m.get("server") in servers}
@@ -53,31 +59,54 @@ def subjects(tenant: str, outputs: Mapping[str, Any]) -> Subjects:
                 + [(served_by[d], host, 443) for host, d in policy_hosts.items() if d in served_by]
             )
         ),
+        checkpoint.record_rows(deployment or {}, zones),
     )
 
 
-def check(
-    of: list[Subjects],
-    lists: tuple[Blocklist, ...],
-    resolver: dns.resolver.Resolver,
-    trust: ssl.SSLContext,
-    as_of: datetime,
-) -> dict[str, list[Result]]:
+@dataclass(frozen=True)
+class Asking:
+    """How health asks: the blocklists and the recursive resolver they are asked through, the DNS server
+    the zones' records are asked of (None: each zone's own), the roots certificates verify against and the
+    moment they are judged as of."""
+
+    lists: tuple[Blocklist, ...]
+    blocklist_resolver: dns.resolver.Resolver
+    zone_resolver: str | None
+    trust: ssl.SSLContext
+    as_of: datetime
+
+
+def _listed(subject: str, bl: Blocklist, asking: Asking) -> list[Result]:
+    return [blocklist.check(subject, bl, asking.blocklist_resolver)]
+
+
+def _lasting(endpoint: tuple[str, str, int], asking: Asking) -> list[Result]:
+    ip, name, port = endpoint
+    return [tls.lasting(ip, name, port, asking.trust, asking.as_of)]
+
+
+def _published(zone: str, rows: list[dict[str, Any]], asking: Asking) -> list[Result]:
+    return zone_dns.records(rows, zone_dns.resolver_for(zone, asking.zone_resolver))
+
+
+def check(of: list[Subjects], asking: Asking) -> dict[str, list[Result]]:
     """Each tenant's results: each address on every IP list and each domain on every domain list (one
-    question each: a fleet's are O(servers + domains)), then each certificate its hosts serve, judged as of
-    `as_of`; QUESTIONS_AT_ONCE at a time."""
-    asks: list[tuple[str, Callable[[], Result]]] = [
-        (s.tenant, partial(blocklist.check, subject, bl, resolver))
-        for s in of
-        for bl in lists
-        for subject in (s.addresses if bl.kind == "ip" else s.domains)
-    ]
-    asks += [(s.tenant, partial(tls.lasting, ip, name, port, trust, as_of)) for s in of for ip, name, port in s.tls]
+    question each: a fleet's are O(servers + domains)); each certificate its hosts serve; each record it
+    deployed (SPF, DKIM, DMARC, MTA-STS...), still answered at its zone's servers. QUESTIONS_AT_ONCE at a
+    time."""
+    asks: list[tuple[str, Callable[[], list[Result]]]] = []
+    for s in of:
+        for bl in asking.lists:
+            asks += [
+                (s.tenant, partial(_listed, x, bl, asking)) for x in (s.addresses if bl.kind == "ip" else s.domains)
+            ]
+        asks += [(s.tenant, partial(_lasting, endpoint, asking)) for endpoint in s.tls]
+        asks += [(s.tenant, partial(_published, zone, rows, asking)) for zone, rows in s.records.items()]
     with ThreadPoolExecutor(QUESTIONS_AT_ONCE) as pool:
         found = list(pool.map(lambda ask: ask[1](), asks))
     results: dict[str, list[Result]] = {s.tenant: [] for s in of}
     for (tenant, _), result in zip(asks, found, strict=True):
-        results[tenant].append(result)
+        results[tenant] += result
     return results
 
 

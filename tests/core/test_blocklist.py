@@ -94,10 +94,21 @@ def test_health_asks_each_address_and_domain_of_each_tenant_once_per_list(resolv
         ("192.0.2.7", "mta-sts.spam.example", 443),
         *(("192.0.2.7", "mx1.spam.example", port) for port in (25, 465, 587, 993)),
     )
+    deployment = {
+        "resources": [
+            {
+                "type": "cloudflare:index/dnsRecord:DnsRecord",
+                "urn": "urn:pulumi:acme::mailbox-iac::cloudflare:index/dnsRecord:DnsRecord::dns-TXT-spam.example",
+                "id": "r3",
+                "outputs": {"name": "spam.example", "type": "TXT", "content": '"v=spf1 -all"', "ttl": 1},
+            }
+        ]
+    }
+    [(zone, [row])] = health.subjects("acme", outputs, deployment, ["spam.example"]).records.items()
+    assert zone == "spam.example" and (row["type"], row["content"]) == ("TXT", '"v=spf1 -all"')
     acme = dataclasses.replace(acme, tls=())  # certificates: tests/core/test_checks.py
-    results = health.check(
-        [acme, health.subjects("globex", {})], (ZEN, DBL), resolver, ssl.create_default_context(), NOW
-    )
+    asking = health.Asking((ZEN, DBL), resolver, None, ssl.create_default_context(), NOW)
+    results = health.check([acme, health.subjects("globex", {})], asking)
     assert results["globex"] == [] and len(results["acme"]) == 3
     assert health.problems(results) == 2
     text = health.as_text(results, ["initech"], NOW)

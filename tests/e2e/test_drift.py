@@ -202,8 +202,14 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
     blocklist zones answer NXDOMAIN unless told otherwise)."""
     code, report = health(demo)
     assert code == 0 and report["healthy"], report
+    checks = [r["id"] for r in report["tenants"]["demo"]]
     # 1 address x 5 IP lists, 2 domains x 2 domain lists; certificates on 25, 465, 587, 993 and 2 MTA-STS hosts
-    assert len(report["tenants"]["demo"]) == 5 + 2 * 2 + 4 + 2
+    assert checks.count("blocklist.ip") == 5 and checks.count("blocklist.domain") == 4
+    assert checks.count("tls.days-left") == 6
+    deployed = [
+        r for r in (demo.stack.export_stack().deployment or {})["resources"] if r["type"].startswith("cloudflare:")
+    ]
+    assert checks.count("dns.record") == len([r for r in deployed if "DnsRecord" in r["type"]]) > 10
     [server] = httpx.get(demo.info["hostwinds_url"].replace("/cloud/api.php", "/_emulator/state")).json()["instances"]
     ip, base = server["main_ip"], run.state_dir(demo.root)
     try:
