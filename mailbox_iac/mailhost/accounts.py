@@ -36,10 +36,19 @@ def account_path(address: str) -> str:
     return f"{USERS_DIR}/{domain}/{local}"
 
 
+# Dovecot reloads a passwd-file only when its mtime (whole seconds) or size changed, and a new password's
+# line has the old one's size: a file rewritten within the second it was last written would keep serving
+# the old password. The new file's mtime is moved past the old one's when the clock has not.
+_OLD_MTIME = 'install -d -m 0750 -o root -g dovecot "${1%/*}" && { stat -c %Y "$1" 2>/dev/null || echo 0; }'
+_PAST_OLD_MTIME = '[ "$(stat -c %Y "$1")" -gt "$2" ] || touch -m -d "@$(($2 + 1))" "$1"'
+
+
 def write_account(conn: Connection, address: str, password: str, quota_mb: int) -> None:
     line = user_line(address, hash_password(password), quota_mb)
-    conn.run(["install", "-d", "-m", "0750", "-o", "root", "-g", "dovecot", account_path(address).rsplit("/", 1)[0]])
-    conn.put(account_path(address), line.encode(), 0o640, "root", "dovecot")
+    path = account_path(address)
+    _, before, _ = conn.run(["sh", "-c", _OLD_MTIME, "sh", path])
+    conn.put(path, line.encode(), 0o640, "root", "dovecot")
+    conn.run(["sh", "-c", _PAST_OLD_MTIME, "sh", path, str(int(before.strip() or 0))])
 
 
 def parse_accounts(_status: int, out: str) -> dict[str, tuple[str, int]]:
