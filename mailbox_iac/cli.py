@@ -578,6 +578,14 @@ def health(
         datetime | None,
         typer.Option(help="Judge certificates as of this day (YYYY-MM-DD, UTC): what lapses by then"),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MAILBOX_IAC_HEALTH_WEBHOOK",
+            help="POST each tenant's problems here as JSON (a stack's mailbox-iac:healthWebhook wins for it)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check deployed tenants for what ends a mail domain's life without any change in our state: each
     server address on the IP blocklists (Spamhaus ZEN, Barracuda, SpamCop, Mailspike, PSBL) and each mail
@@ -587,7 +595,10 @@ def health(
     query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never as a
     listing. Reads the stacks' outputs and checkpoints, runs no engine. Check ids: mailbox_iac/checks/catalog.py.
 
-    Exit code 0 healthy, 2 problems found (warnings included), 1 error.
+    A tenant with problems is also POSTed, as JSON, to its webhook: its stack's `mailbox-iac:healthWebhook`,
+    else --webhook (MAILBOX_IAC_HEALTH_WEBHOOK).
+
+    Exit code 0 healthy, 2 problems found (warnings included), 1 error (an alert not accepted included).
     """
     from pulumi.automation import StackNotFoundError
 
@@ -602,7 +613,7 @@ def health(
         raise typer.Exit(code=1)
     engine = _engine(sandbox)
     names = _tenants(tenants)
-    found, not_deployed = [], []
+    found, not_deployed, webhooks = [], [], {}
     for tenant in names:
         try:
             stack = engine.existing(tenant)
@@ -610,8 +621,11 @@ def health(
             not_deployed.append(tenant)
             continue
         outputs = {k: v.value for k, v in stack.outputs().items()}
-        zones = stack_zones(stack.get_all_config())
-        found.append(checking.subjects(tenant, outputs, stack.export_stack().deployment, zones))
+        config = stack.get_all_config()
+        found.append(checking.subjects(tenant, outputs, stack.export_stack().deployment, stack_zones(config)))
+        own = config.get("mailbox-iac:healthWebhook")
+        if own or webhook:
+            webhooks[tenant] = own.value if own else str(webhook)
     env = {**os.environ, **engine.env}
     now = datetime.now(UTC)
     asking = checking.Asking(
@@ -627,7 +641,10 @@ def health(
         output.write_text(report)
     else:
         typer.echo(report, nl=False)
-    raise typer.Exit(code=2 if checking.problems(results) else 0)
+    unsent = checking.send_alerts(results, webhooks, now)
+    for line in unsent:
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code=1 if unsent else 2 if checking.problems(results) else 0)
 
 
 @app.command()

@@ -50,6 +50,10 @@ STACK = (
     Setting("mailbox-iac:acmeDirectory", "the ACME directory of the certificates (default: Let's Encrypt)"),
     Setting("mailbox-iac:acmeEmail", "the ACME account's contact address (default: none)"),
     Setting("mailbox-iac:hostwindsPollSeconds", "how often a Hostwinds build is polled (default 10)"),
+    Setting(
+        "mailbox-iac:healthWebhook",
+        "where `health` POSTs this tenant's problems as JSON (set it as a secret); else MAILBOX_IAC_HEALTH_WEBHOOK",
+    ),
     Setting("hostwinds:apiKey", "secret (`pulumi config set --secret`); else `HOSTWINDS_API_KEY`"),
     Setting("hostwinds:endpoint", "the Hostwinds API (default its public one); else `HOSTWINDS_API_URL`"),
     Setting(
@@ -71,6 +75,7 @@ ENVIRONMENT = (
         "MAILBOX_IAC_HEALTH_RESOLVER",
         "host:port of the recursive resolver `health` asks blocklists through (public lists refuse public resolvers)",
     ),
+    Setting("MAILBOX_IAC_HEALTH_WEBHOOK", "where `health` POSTs each tenant's problems as JSON (`--webhook`)"),
     Setting("MAILBOX_IAC_TLS_ROOTS", "a PEM file of roots trusted besides the system's (a private ACME CA)"),
     Setting(
         "MAILBOX_IAC_DNS_ROOT",

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import dns.resolver
+import httpx
 
 from mailbox_iac import checkpoint
 from mailbox_iac.checks import blocklist, tls
@@ -127,6 +128,34 @@ def as_json(results: Mapping[str, list[Result]], not_deployed: list[str], checke
         )
         + "\n"
     )
+
+
+def alert(tenant: str, found: list[Result], checked_at: datetime) -> dict[str, Any]:
+    """The webhook's JSON body for a tenant with problems (README: health alerts)."""
+    return {
+        "tenant": tenant,
+        "checked_at": checked_at.isoformat(timespec="seconds"),
+        "problems": [r.as_dict() for r in found if not r.ok],
+        "text": as_text({tenant: found}, [], checked_at),
+    }
+
+
+def send_alerts(results: Mapping[str, list[Result]], webhooks: Mapping[str, str], checked_at: datetime) -> list[str]:
+    """POST each tenant's problems to its webhook (`webhooks`: tenant -> URL; none: no alert). Returns one
+    line per alert that was not accepted, naming the tenant, never the URL (it often holds a token)."""
+    failed = []
+    with httpx.Client(timeout=15) as client:
+        for tenant, found in results.items():
+            if tenant not in webhooks or all(r.ok for r in found):
+                continue
+            try:
+                reply = client.post(webhooks[tenant], json=alert(tenant, found, checked_at))
+                reply.raise_for_status()
+            except httpx.HTTPStatusError as exc:
+                failed.append(f"{tenant}: the health webhook answered HTTP {exc.response.status_code}")
+            except httpx.HTTPError as exc:
+                failed.append(f"{tenant}: the health webhook could not be reached ({type(exc).__name__})")
+    return failed
 
 
 def as_text(results: Mapping[str, list[Result]], not_deployed: list[str], checked_at: datetime) -> str:

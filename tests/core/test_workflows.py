@@ -3,6 +3,7 @@ setup, a checks workflow on every push and PR, a drift issue that is labelled an
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -101,3 +102,41 @@ def test_pr_paths_include_the_program_pulumi_runs() -> None:
     paths = WORKFLOWS["pr"][True]["pull_request"]["paths"]
     assert {"__main__.py", ".pulumi-version", "Pulumi.yaml"} <= set(paths)
     assert Path(REPO / "__main__.py").exists()
+
+
+def test_health_keeps_one_issue_per_tenant(tmp_path: Path) -> None:
+    """The workflow's own issue step, run by bash with a stand-in `gh` that records its calls: acme has a
+    problem and no issue yet (created), globex is healthy and has one open (closed), initech is healthy."""
+    health = WORKFLOWS["health"]
+    assert health[True]["schedule"] == [{"cron": "30 */6 * * *"}] and health["permissions"]["issues"] == "write"
+    step = next(s for s in steps(health) if "gh issue" in s.get("run", ""))
+    assert step["if"] == "always() && hashFiles('health.json') != ''"
+    listed = {"id": "blocklist.ip", "severity": "error", "subject": "192.0.2.7 on Spamhaus ZEN", "ok": False}
+    report = {
+        "checked_at": "2026-12-05T06:00:00+00:00",
+        "tenants": {
+            "acme": [{**listed, "detail": "listed on Spamhaus ZEN"}, {**listed, "ok": True, "detail": ""}],
+            "globex": [{**listed, "ok": True, "detail": ""}],
+            "initech": [],
+        },
+    }
+    (tmp_path / "health.json").write_text(json.dumps(report))
+    gh = tmp_path / "bin/gh"
+    gh.parent.mkdir()
+    gh.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$*" >> "$CALLS"\n'
+        'case "$1 $2" in "issue list") echo \'[{"number": 7, "title": "mailbox-iac health: globex"}]\';; esac\n'
+    )
+    gh.chmod(0o755)
+    env = {"PATH": f"{gh.parent}:/usr/bin:/bin", "CALLS": str(tmp_path / "calls"), "GITHUB_RUN_ID": "42"}
+    env |= {"GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "o/r"}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[:2] == [
+        "label create health --color b60205 --description found by mailbox-iac health --force",
+        "issue list --state open --label health --limit 500 --json number,title",
+    ]
+    create = "issue create --title mailbox-iac health: acme --label health --body Found by "
+    assert calls[2] == create + "https://github.example/o/r/actions/runs/42 at 2026-12-05T06:00:00+00:00:"
+    assert calls[3:5] == ["", "- **error** `blocklist.ip` 192.0.2.7 on Spamhaus ZEN: listed on Spamhaus ZEN"]
+    assert calls[5:] == ["issue close 7 --comment Healthy again in https://github.example/o/r/actions/runs/42."]
