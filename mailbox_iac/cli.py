@@ -86,6 +86,12 @@ class Format(StrEnum):
     json = "json"
 
 
+class HealthFormat(StrEnum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
@@ -564,7 +570,9 @@ def drift(
 def health(
     tenants: Annotated[str, typer.Option(help="`all` or a,b,c")] = "all",
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Stacks of the local sandbox (and its DNS)")] = False,
-    fmt: Annotated[Format, typer.Option("--format", help="Report format")] = Format.text,
+    fmt: Annotated[
+        HealthFormat, typer.Option("--format", help="Report format (html: one self-contained page)")
+    ] = HealthFormat.text,
     output: Annotated[Path | None, typer.Option(help="Write the report here instead of stdout")] = None,
     resolver: Annotated[
         str | None,
@@ -636,7 +644,8 @@ def health(
         as_of.replace(tzinfo=UTC) if as_of else now,
     )
     results = checking.check(found, asking)
-    report = (checking.as_json if fmt is Format.json else checking.as_text)(results, not_deployed, now)
+    render = {HealthFormat.json: checking.as_json, HealthFormat.html: checking.as_html}.get(fmt, checking.as_text)
+    report = render(results, not_deployed, now)
     if output:
         output.write_text(report)
     else:

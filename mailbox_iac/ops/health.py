@@ -6,6 +6,7 @@ asked in parallel with a bound."""
 
 from __future__ import annotations
 
+import html
 import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -167,3 +168,41 @@ def as_text(results: Mapping[str, list[Result]], not_deployed: list[str], checke
     if not_deployed:
         lines.append(f"Not deployed yet (no stack): {', '.join(not_deployed)}.")
     return "\n".join(lines) + "\n"
+
+
+_PAGE_STYLE = """
+body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;color:#1b1b1b}
+h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
+table{border-collapse:collapse;width:100%}td,th{padding:.35rem .5rem;border-bottom:1px solid #ddd;
+text-align:left;vertical-align:top;overflow-wrap:anywhere}th{white-space:nowrap}
+.ok{color:#1a7f37}.warning{color:#9a6700}.error{color:#cf222e}.status{font-weight:600;white-space:nowrap}
+@media (max-width:40rem){td:nth-child(2),th:nth-child(2){display:none}}
+"""
+
+
+def as_html(results: Mapping[str, list[Result]], not_deployed: list[str], checked_at: datetime) -> str:
+    """One self-contained page (no external assets; readable on a phone): per tenant, each check's status,
+    id, subject and detail, problems first. Everything shown is escaped: details quote DNS answers."""
+    when = checked_at.isoformat(timespec="seconds")
+    parts = [
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>mailbox-iac health {html.escape(when)}</title><style>{_PAGE_STYLE}</style></head><body>",
+        f"<h1>mailbox-iac health</h1><p>Checked at {html.escape(when)}.</p>",
+    ]
+    for tenant, found in results.items():
+        bad = sum(not r.ok for r in found)
+        parts.append(f"<h2>{html.escape(tenant)}: {'healthy' if not bad else f'{bad} problem(s)'}</h2>")
+        parts.append("<table><tr><th>status</th><th>check</th><th>subject</th><th>detail</th></tr>")
+        for r in sorted(found, key=lambda r: r.ok):
+            status = "ok" if r.ok else r.check.severity.value
+            cells = (r.check.id, r.subject, r.detail)
+            parts.append(
+                f'<tr class="{status}"><td class="status">{status}</td>'
+                + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+                + "</tr>"
+            )
+        parts.append("</table>")
+    if not_deployed:
+        parts.append(f"<p>Not deployed yet (no stack): {html.escape(', '.join(not_deployed))}.</p>")
+    return "".join(parts) + "</body></html>\n"

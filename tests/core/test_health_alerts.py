@@ -65,3 +65,14 @@ def test_an_alert_not_accepted_names_the_tenant_never_the_url(receiver: tuple[st
         "globex: the health webhook could not be reached (ConnectError)",
     ]
     assert not any("s3cret" in line or "127.0.0.1" in line for line in failed)
+
+
+def test_the_page_escapes_what_it_shows_and_lists_problems_first() -> None:
+    hostile = blocklist.UNANSWERED.result("<b>x</b> on URIBL", False, 'answered "<script>alert(1)</script>"')
+    page = health.as_html({"acme": [FINE, LISTED, hostile], "globex": []}, ["initech"], NOW)
+    assert page.startswith("<!doctype html>") and 'name="viewport"' in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<b>x" not in page
+    rows = page.split("<tr class=")[1:]
+    assert [r.split('"')[1] for r in rows] == ["error", "warning", "ok"]
+    assert "acme: 2 problem(s)" in page and "globex: healthy" in page and "initech" in page
+    assert "http" not in page.replace('name="viewport"', "")  # self-contained: nothing fetched

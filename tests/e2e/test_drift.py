@@ -5,7 +5,9 @@ a list refusing the resolver reported as such."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -193,6 +195,24 @@ def health(demo: Demo, *options: str) -> tuple[int, dict[str, Any]]:
     return result.returncode, json.loads(result.stdout)
 
 
+def in_a_browser(demo: Demo) -> str:
+    """The health page as headless Chromium renders it on a phone-sized window: its text, row by row (and a
+    screenshot beside it, for a person to look at)."""
+    page = demo.root / "health.html"
+    subprocess.run(
+        [sys.executable, "-m", "mailbox_iac", "health", "--tenants", "demo", "--sandbox", "--format", "html"]
+        + ["--output", str(page)],
+        cwd=demo.root,
+        capture_output=True,
+    )
+    chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=412,915"]
+    shot = subprocess.run([*chromium, f"--screenshot={page.with_suffix('.png')}", page.as_uri()], capture_output=True)
+    assert shot.returncode == 0 and page.with_suffix(".png").read_bytes().startswith(b"\x89PNG"), shot.stderr
+    dom = subprocess.run([*chromium, "--dump-dom", page.as_uri()], capture_output=True, text=True, check=True).stdout
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", dom, re.S) + re.findall(r"<h2>(.*?)</h2>", dom)
+    return "\n".join(" ".join(html.unescape(t).strip() for t in re.findall(r">([^<]+)<", f">{r}<")) for r in rows)
+
+
 def failing(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(r["id"], r["subject"], r["detail"]) for r in report["tenants"]["demo"] if not r["ok"]]
 
@@ -217,6 +237,9 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
         dnsbl.answer(base, "demo-b.example", "Spamhaus DBL", "127.0.1.2")
         code, report = health(demo)
         assert code == 2 and not report["healthy"]
+        page = in_a_browser(demo)
+        assert f"error blocklist.ip {ip} on Spamhaus ZEN listed on Spamhaus ZEN" in page
+        assert "demo: 2 problem(s)" in page and "ok tls.days-left mail.demo-a.example" in page
         assert failing(report) == [
             ("blocklist.ip", f"{ip} on Spamhaus ZEN", "listed on Spamhaus ZEN (zen.spamhaus.org answered 127.0.0.2)"),
             (
