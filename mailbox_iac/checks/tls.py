@@ -59,15 +59,23 @@ def not_after(ip: str, hostname: str, tls: ssl.SSLContext, port: int = 993) -> d
     return datetime.fromtimestamp(ssl.cert_time_to_seconds(str((cert or {})["notAfter"])), UTC)
 
 
-def lasting(ip: str, name: str, port: int, tls: ssl.SSLContext, as_of: datetime) -> Result:
-    """`health`: how long the certificate `ip:port` serves for `name` lasts from `as_of`."""
-    subject = f"{name} ({ip}:{port})"
+def _expiry(subject: str, ip: str, name: str, port: int, tls: ssl.SSLContext, unread: Check) -> datetime | Result:
+    """The expiry of the certificate served for `name`, or the result saying why there is none: `tls.verified`
+    when it does not verify, `unread` when no TLS handshake happened."""
     try:
-        expires = not_after(ip, name, tls, port)
+        return not_after(ip, name, tls, port)
     except ssl.SSLCertVerificationError as exc:
         return VERIFIED.result(subject, False, f"does not verify: {exc.verify_message}")
     except (OSError, smtplib.SMTPException) as exc:
-        return LAPSING.result(subject, False, f"no TLS handshake: {type(exc).__name__}")
+        return unread.result(subject, False, f"no TLS handshake: {type(exc).__name__}")
+
+
+def lasting(ip: str, name: str, port: int, tls: ssl.SSLContext, as_of: datetime) -> Result:
+    """`health`: how long the certificate `ip:port` serves for `name` lasts from `as_of`."""
+    subject = f"{name} ({ip}:{port})"
+    expires = _expiry(subject, ip, name, port, tls, LAPSING)
+    if isinstance(expires, Result):
+        return expires
     left = expires - as_of
     detail = f"{left.days} days left (expires {expires:%Y-%m-%d})"
     if left < HEALTH_FAIL:
@@ -77,12 +85,9 @@ def lasting(ip: str, name: str, port: int, tls: ssl.SSLContext, as_of: datetime)
 
 def certificate(ip: str, hostname: str, tls: ssl.SSLContext, now: datetime, port: int = 993) -> list[Result]:
     subject = f"{hostname} ({ip}:{port})"
-    try:
-        expires = not_after(ip, hostname, tls, port)
-    except ssl.SSLCertVerificationError as exc:
-        return [VERIFIED.result(subject, False, f"does not verify: {exc.verify_message}")]
-    except OSError as exc:
-        return [VERIFIED.result(subject, False, f"no TLS handshake: {type(exc).__name__}")]
+    expires = _expiry(subject, ip, hostname, port, tls, VERIFIED)
+    if isinstance(expires, Result):
+        return [expires]
     left = expires - now
     return [
         VERIFIED.result(subject, True),
