@@ -3,10 +3,12 @@ the other side of `mailbox-iac plan --against` and the PR summary's old -> new v
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mailbox_iac.changes import Key, record_attributes
+from mailbox_iac.mailhost.connection import SSH_KEYS
 from mailbox_iac.plan.model import record_key
 from mailbox_iac.servers import registry
 from mailbox_iac.servers.backend import SERVER_RESOURCE
@@ -14,6 +16,7 @@ from mailbox_iac.servers.backend import SERVER_RESOURCE
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 DKIM_KEY = "pulumi-python:dynamic/credentials:DkimKey"
 MAILBOX = "pulumi-python:dynamic/mailhost:Mailbox"
+MAIL_HOST = "pulumi-python:dynamic/mailhost:MailHost"
 
 
 def _entry(resource: Mapping[str, Any]) -> tuple[Key, dict[str, str]] | None:
@@ -65,3 +68,20 @@ def record_rows(deployment: Mapping[str, Any], zones: Sequence[str]) -> dict[str
                 {**row, "priority": int(out.get("priority") or 0), "ttl": int(out.get("ttl") or 1), **deployed}
             )
     return found
+
+
+def revealed(value: Any) -> Any:
+    """A value of a `stack export --show-secrets` checkpoint, its secret wrapper removed."""
+    if isinstance(value, Mapping) and "plaintext" in value:
+        return json.loads(str(value["plaintext"]))
+    return value
+
+
+def ssh_access(deployment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """server address -> how its MailHost logs in (host, port, user, private_key, host_key): for reads of
+    a deployed host outside the engine (`health`). Holds a private key: never print it."""
+    return {
+        str(revealed(r["outputs"]["host"])): {k: revealed(r["outputs"].get(k)) for k in SSH_KEYS}
+        for r in live_resources(deployment)
+        if r.get("type") == MAIL_HOST and r["outputs"].get("private_key")
+    }

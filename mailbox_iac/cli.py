@@ -26,6 +26,8 @@ from mailbox_iac.spec.schema import schema_json
 # What needs the engine (the Pulumi SDK, the Automation API) or a cloud's client is imported by the
 # commands that use it: validate, plan and --help start without them.
 if TYPE_CHECKING:
+    from pulumi.automation import Stack
+
     from mailbox_iac.engine import Engine
 
 app = typer.Typer(
@@ -234,6 +236,25 @@ def _engine_log(engine: Engine, stack: str) -> Iterator[tuple[Callable[[str], No
                 typer.echo(shown)
 
         yield say, show, log_path
+
+
+def _each_deployed(engine: Engine, names: list[str], read: Callable[[str, Stack], None]) -> tuple[list[str], list[str]]:
+    """`read` each tenant's stack: (the tenants with no stack yet, one error line per tenant that could not
+    be read). A tenant that fails is named; the others are still read."""
+    from pulumi.automation import StackNotFoundError
+
+    not_deployed, errors = [], []
+    for tenant in names:
+        try:
+            try:
+                stack = engine.existing(tenant)
+            except StackNotFoundError:
+                not_deployed.append(tenant)  # a spec not applied yet has nothing to check
+                continue
+            read(tenant, stack)
+        except Exception as exc:
+            errors.append(f"{tenant}: {'; '.join(failures.diagnostics(str(exc), limit=3)) or type(exc).__name__}")
+    return not_deployed, errors
 
 
 def _tenants(selection: str) -> list[str]:
@@ -516,38 +537,31 @@ def drift(
     applied yet are counted apart (they are not drift: `mailbox-iac up` applies them).
     Exit code 0 no drift, 2 drift, 1 error. Repair with `mailbox-iac up --refresh`.
     """
-    from pulumi.automation import StackNotFoundError
-
     from mailbox_iac import cloudflare_api
     from mailbox_iac.ops import drift as drifting
 
     engine = _engine(sandbox)
     env = {**os.environ, **engine.env}
     names = _tenants(tenants)
-    findings, errors = [], []
+    findings: list[drifting.Finding] = []
     try:
         ignores = drifting.load_ignores(ignore_file or engine.project_dir / "drift-ignore.yaml")
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     cloudflare = cloudflare_api.client(env)
-    not_deployed, not_applied = [], {}
-    for tenant in names:
-        try:
-            try:
-                stack = engine.existing(tenant)
-            except StackNotFoundError:
-                not_deployed.append(tenant)  # a spec not applied yet has nothing to drift from
-                continue
-            spec = load_file(project.tenant_spec(engine.project_dir, tenant)).tenant
-            found, pending = drifting.stack_findings(
-                tenant, stack, spec, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores
-            )
-            findings += found
-            if pending:
-                not_applied[tenant] = pending
-        except Exception as exc:
-            errors.append(f"{tenant}: {'; '.join(failures.diagnostics(str(exc), limit=3)) or type(exc).__name__}")
+    not_applied = {}
+
+    def read(tenant: str, stack: Stack) -> None:
+        spec = load_file(project.tenant_spec(engine.project_dir, tenant)).tenant
+        found, pending = drifting.stack_findings(
+            tenant, stack, spec, env.get("MAILBOX_IAC_DNS_RESOLVER"), cloudflare, ignores
+        )
+        findings.extend(found)
+        if pending:
+            not_applied[tenant] = pending
+
+    not_deployed, errors = _each_deployed(engine, names, read)
     checked = [t for t in names if t not in not_deployed]
     typer.echo(
         drifting.as_json(findings, not_deployed, not_applied)
@@ -584,7 +598,10 @@ def health(
     ] = None,
     as_of: Annotated[
         datetime | None,
-        typer.Option(help="Judge certificates as of this day (YYYY-MM-DD, UTC): what lapses by then"),
+        typer.Option(
+            help="Judge as of this day (YYYY-MM-DD, UTC): the certificates that lapse by then, the bounces "
+            "of the 24 h before it"
+        ),
     ] = None,
     webhook: Annotated[
         str | None,
@@ -599,45 +616,52 @@ def health(
     server address on the IP blocklists (Spamhaus ZEN, Barracuda, SpamCop, Mailspike, PSBL) and each mail
     domain on the domain blocklists (Spamhaus DBL, URIBL); and every certificate its mail hosts serve (25
     and 587 after STARTTLS, 465, 993, the MTA-STS hosts' 443): a warning under 21 days left, an error under
-    7; and every record the stack deployed, still answered at its zone's servers. A list that refuses the
-    query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never as a
-    listing. Reads the stacks' outputs and checkpoints, runs no engine. Check ids: mailbox_iac/checks/catalog.py.
+    7; every record the stack deployed, still answered at its zone's servers; each host's 25, 587 and 993
+    greeting from here; and, over one SSH session per host, its port 25 out (to health.yaml's
+    `outbound_probe`, default aspmx.l.google.com:25), PTR = HELO = A, its deferred queue and its bounces of
+    the last 24 h (warnings above health.yaml's `max_deferred`, 25, and `max_bounces_24h`, 10). A list that
+    refuses the query (Spamhaus' 127.255.255.x, URIBL's 127.0.0.1) is reported as a resolver problem, never
+    as a listing. The lists, probe and thresholds are the project's health.yaml (README: health). Reads the
+    stacks' outputs and checkpoints, runs no engine. Check ids: mailbox_iac/checks/catalog.py.
 
     A tenant with problems is also POSTed, as JSON, to its webhook: its stack's `mailbox-iac:healthWebhook`,
     else --webhook (MAILBOX_IAC_HEALTH_WEBHOOK).
 
-    Exit code 0 healthy, 2 problems found (warnings included), 1 error (an alert not accepted included).
+    Exit code 0 healthy, 2 problems found (warnings included), 1 error (a tenant that could not be read, a
+    wrong health.yaml, an alert not accepted).
     """
-    from pulumi.automation import StackNotFoundError
-
-    from mailbox_iac.checks.blocklist import DEFAULT_LISTS
     from mailbox_iac.checks.dns import asking as dns_asking
     from mailbox_iac.checks.login import trusted_tls
     from mailbox_iac.ops import health as checking
+    from mailbox_iac.ops import health_config
     from mailbox_iac.program import stack_zones
 
     if resolver and not re.fullmatch(r".+:\d{1,5}", resolver):
         typer.echo(f"--resolver: {resolver!r} is not host:port (e.g. 127.0.0.1:53)", err=True)
         raise typer.Exit(code=1)
     engine = _engine(sandbox)
-    names = _tenants(tenants)
-    found, not_deployed, webhooks = [], [], {}
-    for tenant in names:
-        try:
-            stack = engine.existing(tenant)
-        except StackNotFoundError:
-            not_deployed.append(tenant)
-            continue
+    try:
+        config = health_config.load(engine.project_dir)
+    except SpecInvalid as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    env = {**os.environ, **engine.env}
+    if env.get("MAILBOX_IAC_HEALTH_PROBE"):  # the sandbox's receiving MX, or an operator's own
+        config = config.model_copy(update={"outbound_probe": env["MAILBOX_IAC_HEALTH_PROBE"]})
+    found, webhooks = [], {}
+
+    def read(tenant: str, stack: Stack) -> None:
         outputs = {k: v.value for k, v in stack.outputs().items()}
-        config = stack.get_all_config()
-        found.append(checking.subjects(tenant, outputs, stack.export_stack().deployment, stack_zones(config)))
-        own = config.get("mailbox-iac:healthWebhook")
+        settings = stack.get_all_config()
+        found.append(checking.subjects(tenant, outputs, stack.export_stack().deployment, stack_zones(settings)))
+        own = settings.get("mailbox-iac:healthWebhook")
         if own or webhook:
             webhooks[tenant] = own.value if own else str(webhook)
-    env = {**os.environ, **engine.env}
+
+    not_deployed, errors = _each_deployed(engine, _tenants(tenants), read)
     now = datetime.now(UTC)
     asking = checking.Asking(
-        DEFAULT_LISTS,
+        config,
         dns_asking(resolver or (env.get("MAILBOX_IAC_DNS_RESOLVER") if sandbox else None)),
         env.get("MAILBOX_IAC_DNS_RESOLVER"),
         trusted_tls(env.get("MAILBOX_IAC_TLS_ROOTS")),
@@ -651,9 +675,9 @@ def health(
     else:
         typer.echo(report, nl=False)
     unsent = checking.send_alerts(results, webhooks, now)
-    for line in unsent:
+    for line in errors + unsent:
         typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(code=1 if unsent else 2 if checking.problems(results) else 0)
+    raise typer.Exit(code=1 if errors or unsent else 2 if checking.problems(results) else 0)
 
 
 @app.command()

@@ -75,6 +75,10 @@ ENVIRONMENT = (
         "MAILBOX_IAC_HEALTH_RESOLVER",
         "host:port of the recursive resolver `health` asks blocklists through (public lists refuse public resolvers)",
     ),
+    Setting(
+        "MAILBOX_IAC_HEALTH_PROBE",
+        "host[:port] the mail hosts open port 25 to in `health` (over health.yaml's `outbound_probe`)",
+    ),
     Setting("MAILBOX_IAC_HEALTH_WEBHOOK", "where `health` POSTs each tenant's problems as JSON (`--webhook`)"),
     Setting("MAILBOX_IAC_TLS_ROOTS", "a PEM file of roots trusted besides the system's (a private ACME CA)"),
     Setting(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbox_iac.checks import blocklist, dns, login, mailbox, mta_sts, ptr, tls
+from mailbox_iac.checks import blocklist, dns, login, mailbox, mta_sts, ptr, queue, reach, tls
 from mailbox_iac.checks.result import Check, Stage
 
 ALL: tuple[Check, ...] = (
@@ -20,6 +20,12 @@ ALL: tuple[Check, ...] = (
     blocklist.IP_LISTED,
     blocklist.DOMAIN_LISTED,
     blocklist.UNANSWERED,
+    reach.SSH,
+    reach.OUTBOUND_25,
+    reach.INBOUND,
+    reach.IDENTITY,
+    queue.DEFERRED,
+    queue.BOUNCES,
 )
 
 

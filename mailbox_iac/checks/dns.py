@@ -23,7 +23,7 @@ RECORD = Check(
 NO_AAAA = Check(
     "dns.no-aaaa",
     Severity.error,
-    frozenset({Stage.gate, Stage.verify, Stage.health}),
+    frozenset({Stage.gate, Stage.verify}),
     "a mail host kept on IPv4 has no AAAA: receivers would try IPv6, which its PTR and SPF do not cover",
 )
 

@@ -11,7 +11,7 @@ from mailbox_iac.checks.result import Check, Result, Severity, Stage
 PTR = Check(
     "ptr.hostname",
     Severity.error,
-    frozenset({Stage.gate, Stage.verify, Stage.health}),
+    frozenset({Stage.gate, Stage.verify}),
     "the PTR of the server's address is the mail hostname",
 )
 

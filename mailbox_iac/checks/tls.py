@@ -21,7 +21,7 @@ VERIFIED = Check(
 EXPIRY = Check(
     "tls.expiry",
     Severity.warning,
-    frozenset({Stage.verify, Stage.health}),
+    frozenset({Stage.verify}),
     "the served certificate has more than 14 days left",
 )
 WARN_BEFORE = timedelta(days=14)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+SSH_KEYS = ("host", "port", "user", "private_key", "host_key")  # how a MailHost logs in: its inputs and outputs
+
 
 class Connection(Protocol):
     def run(self, argv: list[str] | str, *, check: bool = True, stdin: bytes | None = None) -> tuple[int, str, str]:

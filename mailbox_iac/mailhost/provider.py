@@ -27,7 +27,7 @@ from pulumi.dynamic import (
 )
 
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
-from mailbox_iac.mailhost.connection import Connection
+from mailbox_iac.mailhost.connection import SSH_KEYS, Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
 from mailbox_iac.mailhost.ssh import SshConnection, SshError, SshTarget, SshUnreachable, session
 from mailbox_iac.plan.model import MailHostPlan
@@ -35,7 +35,6 @@ from mailbox_iac.recent import Recent
 from mailbox_iac.unknown import has_unknown
 
 log = logging.getLogger("mailbox_iac.mailhost")
-SSH_KEYS = ("host", "port", "user", "private_key", "host_key")
 
 
 def _differing(olds: dict[str, Any], news: dict[str, Any], *keys: str) -> list[str]:

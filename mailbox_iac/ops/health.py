@@ -1,8 +1,10 @@
-"""Scheduled health of deployed tenants, from their stacks' outputs (no engine run): what ends a cold-email
-domain's life without anything changing in our state. Today: every server address on the IP blocklists and
-every mail domain on the domain blocklists (checks/blocklist.py), every certificate the mail hosts serve
-(checks/tls.py) and every record the stack deployed still answered at its zone's servers (checks/dns.py),
-asked in parallel with a bound."""
+"""Scheduled health of deployed tenants, from their stacks' outputs and checkpoints (no engine run): what ends
+a cold-email domain's life without anything changing in our state. Every server address on the IP blocklists
+and every mail domain on the domain blocklists (checks/blocklist.py), every certificate the mail hosts serve
+(checks/tls.py), every record the stack deployed still answered at its zone's servers (checks/dns.py), each
+host's ports greeting from here, and, over one SSH session per host, its port 25 out, its HELO name against
+its PTR and A (checks/reach.py), its deferred queue and bounces (checks/queue.py). Asked in parallel with a
+bound."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,12 +22,22 @@ import dns.resolver
 import httpx
 
 from mailbox_iac import checkpoint
-from mailbox_iac.checks import blocklist, tls
+from mailbox_iac.checks import blocklist, queue, reach, tls
 from mailbox_iac.checks import dns as zone_dns
 from mailbox_iac.checks.blocklist import Blocklist
 from mailbox_iac.checks.result import Result
+from mailbox_iac.mailhost import vitals
+from mailbox_iac.mailhost.ssh import SshConnection, SshError, SshTarget
+from mailbox_iac.ops.health_config import HealthConfig
 
 QUESTIONS_AT_ONCE = 16
+
+
+@dataclass(frozen=True)
+class Host:
+    ip: str
+    hostname: str
+    ssh: SshTarget | None  # how its MailHost logs in (None: the checkpoint holds none for this server)
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,19 @@ class Subjects:
     domains: tuple[str, ...]  # its mail domains
     tls: tuple[tuple[str, str, int], ...] = ()  # (ip, name, port) of every certificate its hosts serve
     records: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # zone -> deployed record rows
+    hosts: tuple[Host, ...] = ()
+
+
+def _ssh_target(access: Mapping[str, Any] | None) -> SshTarget | None:
+    if not access:
+        return None
+    return SshTarget(
+        str(access["host"]),
+        int(access.get("port") or 22),
+        str(access.get("user") or "root"),
+        str(access["private_key"]),
+        str(access.get("host_key") or ""),
+    )
 
 
 def subjects(
@@ -51,6 +76,7 @@ def subjects(
         for key in keys
         if key.startswith("A:mta-sts.")
     }
+    access = checkpoint.ssh_access(deployment or {})
     return Subjects(
         tenant,
         tuple(sorted({str(s["ip"]) for s in servers.values()})),
@@ -62,24 +88,29 @@ def subjects(
             )
         ),
         checkpoint.record_rows(deployment or {}, zones),
+        tuple(
+            Host(str(s["ip"]), str(s["hostname"]), _ssh_target(access.get(str(s["ip"]))))
+            for _, s in sorted(servers.items())
+        ),
     )
 
 
 @dataclass(frozen=True)
 class Asking:
-    """How health asks: the blocklists and the recursive resolver they are asked through, the DNS server
-    the zones' records are asked of (None: each zone's own), the roots certificates verify against and the
-    moment they are judged as of."""
+    """How health asks: the project's health.yaml (lists, probe target, thresholds), the recursive resolver
+    blocklists, PTRs and HELO names are asked through, the DNS server the zones' records are asked of (None:
+    each zone's own), the roots certificates verify against, and the moment certificates and the bounce
+    window are judged as of."""
 
-    lists: tuple[Blocklist, ...]
-    blocklist_resolver: dns.resolver.Resolver
+    config: HealthConfig
+    recursive: dns.resolver.Resolver
     zone_resolver: str | None
     trust: ssl.SSLContext
     as_of: datetime
 
 
 def _listed(subject: str, bl: Blocklist, asking: Asking) -> list[Result]:
-    return [blocklist.check(subject, bl, asking.blocklist_resolver)]
+    return [blocklist.check(subject, bl, asking.recursive)]
 
 
 def _lasting(endpoint: tuple[str, str, int], asking: Asking) -> list[Result]:
@@ -91,14 +122,40 @@ def _published(zone: str, rows: list[dict[str, Any]], asking: Asking) -> list[Re
     return zone_dns.records(rows, zone_dns.resolver_for(zone, asking.zone_resolver))
 
 
+def _greets(host: Host, port: int, asking: Asking) -> list[Result]:
+    return [reach.inbound(host.ip, host.hostname, port, asking.trust)]
+
+
+def _inside(host: Host, asking: Asking) -> list[Result]:
+    """One SSH session: the host's port 25 out, HELO name, queue and bounces, then what they say."""
+    if host.ssh is None:
+        return [reach.SSH.result(host.ip, False, "the stack's checkpoint holds no mail host for this server")]
+    config = asking.config
+    try:
+        with SshConnection(host.ssh, timeout=15) as conn:
+            found = vitals.of(config.outbound_probe).read(conn)
+    except SshError as exc:
+        return [reach.SSH.result(host.ip, False, str(exc)[:300])]
+    return [
+        reach.SSH.result(host.ip, True),
+        reach.outbound(host.ip, config.outbound_probe, found.outbound, found.outbound_ok),
+        reach.identity(host.ip, host.hostname, found.helo, asking.recursive),
+        queue.deferred(host.ip, found.deferred, config.max_deferred),
+        queue.bounces(host.ip, found.bounces_within(timedelta(hours=24), asking.as_of), config.max_bounces_24h),
+    ]
+
+
 def check(of: list[Subjects], asking: Asking) -> dict[str, list[Result]]:
     """Each tenant's results: each address on every IP list and each domain on every domain list (one
     question each: a fleet's are O(servers + domains)); each certificate its hosts serve; each record it
-    deployed (SPF, DKIM, DMARC, MTA-STS...), still answered at its zone's servers. QUESTIONS_AT_ONCE at a
-    time."""
+    deployed (SPF, DKIM, DMARC, MTA-STS...), still answered at its zone's servers; each host's ports from
+    here, and what one SSH session to it finds. QUESTIONS_AT_ONCE at a time."""
     asks: list[tuple[str, Callable[[], list[Result]]]] = []
     for s in of:
-        for bl in asking.lists:
+        for host in s.hosts:
+            asks.append((s.tenant, partial(_inside, host, asking)))
+            asks += [(s.tenant, partial(_greets, host, port, asking)) for port in reach.INBOUND_PORTS]
+        for bl in asking.config.lists():
             asks += [
                 (s.tenant, partial(_listed, x, bl, asking)) for x in (s.addresses if bl.kind == "ip" else s.domains)
             ]

@@ -33,6 +33,7 @@ from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
 from mailbox_iac.sandbox.dnsserver import DnsServer, RootKey
 from mailbox_iac.sandbox.hostwinds import HostwindsEmulator, Instance
 from mailbox_iac.sandbox.hostwinds import serve as serve_hostwinds
+from mailbox_iac.sandbox.receiver import Receiver
 
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 GATEWAY = "198.51.100.1/24"
@@ -77,6 +78,7 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         "MAILBOX_IAC_ACME_CA": info["acme_ca"],
         "MAILBOX_IAC_TLS_ROOTS": info["tls_roots"],
         "MAILBOX_IAC_DNS_ROOT": info["dns_root"],
+        "MAILBOX_IAC_HEALTH_PROBE": info["receiver"],
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
         # The stand-in Cloudflare plugin on PATH is the one to use: the real one cannot be downloaded here.
         # Only the sandbox turns acquisition off; everywhere else Pulumi fetches the pinned real plugin.
@@ -176,6 +178,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     dns_bridge = DnsServer(lookup, gateway, 53, root_key)  # what the VPS hosts ask (their resolvers forward here)
     dns_root = _write_dns_root(base, gateway, root_key)
     pebble = sandbox_acme.start(base / "acme", gateway, dns_bridge.address)
+    mx = Receiver(gateway)  # the other side of the hosts' port 25 out
     _write_plugin(base / "bin")
     info = {
         "pid": os.getpid(),
@@ -188,6 +191,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
         "acme_ca": str(pebble.api_ca),
         "tls_roots": str(pebble.roots),
         "dns_root": str(dns_root),
+        "receiver": mx.target,
         "zones": zones,
     }
     tmp = info_path(root).with_suffix(".tmp")
@@ -203,6 +207,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     for server in (hw_http, cf_http):
         server.shutdown()
     pebble.stop()
+    mx.close()
     dns_local.close()
     dns_bridge.close()
     info_path(root).unlink(missing_ok=True)
@@ -239,6 +244,21 @@ def up(root: Path, zones: list[str], build_seconds: float = 1.0, timeout: float 
     raise RuntimeError(f"the sandbox did not start:\n{tail}")
 
 
+def _hosts(base: Path) -> list[vps_mod.Vps]:
+    """Every VPS host the sandbox has booted (running or left behind by a killed sandbox)."""
+    found = []
+    for meta in sorted(base.glob("vps/*/vps.json")):
+        data = json.loads(meta.read_text())
+        found.append(vps_mod.Vps(data["name"], data["address"], data["hostname"], Path(data["root"])))
+    return found
+
+
+def close_outbound(root: Path, address: str, port: int = 25, closed: bool = True) -> None:
+    """Do to the host at `address` what VPS providers do to port 25 (or let it through again)."""
+    [host] = [h for h in _hosts(state_dir(root)) if h.address == address]
+    host.close_outbound(port, closed)
+
+
 def down(root: Path, timeout: float = 30.0) -> None:
     """Stop the sandbox and remove every namespace, process and file it created."""
     info = read_info(root)
@@ -248,9 +268,8 @@ def down(root: Path, timeout: float = 30.0) -> None:
         while time.monotonic() < deadline and read_info(root):
             time.sleep(0.1)
     base = state_dir(root)
-    for meta in base.glob("vps/*/vps.json"):  # anything a killed sandbox left behind
-        data = json.loads(meta.read_text())
-        vps_mod.Vps(data["name"], data["address"], data["hostname"], Path(data["root"])).stop()
+    for host in _hosts(base):  # anything a killed sandbox left behind
+        host.stop()
     sandbox_acme.stop_leftover(base / "acme")
     vps_mod.remove_bridge()
     shutil.rmtree(base, ignore_errors=True)

@@ -201,5 +201,18 @@ class Vps:
         _run("ip", "netns", "del", self.netns, check=False)
         _run("ip", "link", "del", self.veth, check=False)
 
+    def close_outbound(self, port: int, closed: bool = True) -> None:
+        """Connections out to `port` refused with a TCP reset, as some VPS providers answer port 25 (others
+        drop it: a timeout). In a table of the host's namespace that its own firewall (harden.py's
+        `mailbox_iac` table) never touches: the provider's, not the host's."""
+        script = "table inet sandbox_provider {}\ndelete table inet sandbox_provider\n"
+        if closed:
+            script += (
+                "table inet sandbox_provider {\n chain output {\n"
+                "  type filter hook output priority filter; policy accept;\n"
+                f"  tcp dport {port} reject with tcp reset\n }}\n}}\n"
+            )
+        subprocess.run(["ip", "netns", "exec", self.netns, "nft", "-f", "-"], input=script, text=True, check=True)
+
     def running(self) -> bool:
         return self.netns in _run("ip", "netns", "list", check=False).stdout.split()

@@ -27,9 +27,9 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def _fields_at(loc: Loc) -> list[str]:
+def _fields_at(loc: Loc, root: type[BaseModel]) -> list[str]:
     """Field names allowed in the mapping at `loc` (list indexes and dict keys are stepped over)."""
-    current: type[BaseModel] | None = model.TenantSpec
+    current: type[BaseModel] | None = root
     for part in loc:
         if current is None:
             return []
@@ -50,13 +50,13 @@ class LoadedSpec:
         return [self.doc.error(loc, message) for loc, message in self.tenant.warnings]
 
 
-def _message(err: dict[str, object]) -> str:
+def _message(err: dict[str, object], root: type[BaseModel]) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         loc = err["loc"]
         if not isinstance(loc, tuple):
             return msg
-        allowed = _fields_at(loc[:-1])
+        allowed = _fields_at(loc[:-1], root)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         return "unknown field " + (f"(did you mean {close[0]!r}?)" if close else f"(allowed: {', '.join(allowed)})")
     if kind == "missing":
@@ -64,16 +64,37 @@ def _message(err: dict[str, object]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _validation_errors(doc: Document, exc: ValidationError) -> list[SpecError]:
+def _validation_errors(doc: Document, exc: ValidationError, root: type[BaseModel]) -> list[SpecError]:
     out = []
     for err in exc.errors():
         loc: Loc = tuple(p for p in err["loc"] if p != "[key]" and not str(p).startswith("function-"))
-        out.append(doc.error(loc, _message(dict(err))))
+        out.append(doc.error(loc, _message(dict(err), root)))
     return out
 
 
-def load_file(path: Path) -> LoadedSpec:
-    """Load and validate one tenant spec; raises `SpecInvalid` with every error found in it."""
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def validated(path: Path, root: type[M]) -> M:
+    """Any YAML file of ours (a spec, health.yaml) read as `root`, with the spec's limits and its
+    `FILE:LINE:COL: field: message` errors, all at once (`SpecInvalid`)."""
+    doc, errors = _document(path)
+    found = _model(doc, errors, root)
+    if errors:
+        raise SpecInvalid(errors)
+    return found
+
+
+def _model(doc: Document, errors: list[SpecError], root: type[M]) -> M:
+    try:
+        return root.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecInvalid(errors + _validation_errors(doc, exc, root)) from None
+
+
+def _document(path: Path) -> tuple[Document, list[SpecError]]:
+    """The file parsed with positions and the errors found on the way; `SpecInvalid` when there is nothing
+    to validate (unreadable, too big, not UTF-8, empty)."""
     name = str(path)
     try:
         if path.stat().st_size > MAX_BYTES:
@@ -88,10 +109,13 @@ def load_file(path: Path) -> LoadedSpec:
     doc, errors = parse_yaml(name, text)
     if doc.data is None:
         raise SpecInvalid(errors or [SpecError(name, 1, 1, "", "the document is empty (null); a spec is a mapping")])
-    try:
-        spec = model.TenantSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        raise SpecInvalid(errors + _validation_errors(doc, exc)) from None
+    return doc, errors
+
+
+def load_file(path: Path) -> LoadedSpec:
+    """Load and validate one tenant spec; raises `SpecInvalid` with every error found in it."""
+    doc, errors = _document(path)
+    spec = _model(doc, errors, model.TenantSpec)
     tenant, problems = resolve(spec)
     errors += [doc.error(loc, message) for loc, message in problems]
     if errors:

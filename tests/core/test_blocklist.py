@@ -16,6 +16,7 @@ from mailbox_iac.checks import blocklist
 from mailbox_iac.checks.blocklist import DEFAULT_LISTS, Blocklist
 from mailbox_iac.checks.dns import resolver_for
 from mailbox_iac.ops import health
+from mailbox_iac.ops.health_config import HealthConfig
 from mailbox_iac.sandbox.dnsserver import DnsServer
 
 ZEN = next(b for b in DEFAULT_LISTS if b.name == "Spamhaus ZEN")
@@ -106,8 +107,10 @@ def test_health_asks_each_address_and_domain_of_each_tenant_once_per_list(resolv
     }
     [(zone, [row])] = health.subjects("acme", outputs, deployment, ["spam.example"]).records.items()
     assert zone == "spam.example" and (row["type"], row["content"]) == ("TXT", '"v=spf1 -all"')
-    acme = dataclasses.replace(acme, tls=())  # certificates: tests/core/test_checks.py
-    asking = health.Asking((ZEN, DBL), resolver, None, ssl.create_default_context(), NOW)
+    assert acme.hosts == (health.Host("192.0.2.7", "mx1.spam.example", None),)  # no MailHost in its checkpoint
+    acme = dataclasses.replace(acme, tls=(), hosts=())  # certificates: test_checks.py; hosts: test_health_host.py
+    lists = HealthConfig.model_validate({"blocklists": [dataclasses.asdict(b) for b in (ZEN, DBL)]})
+    asking = health.Asking(lists, resolver, None, ssl.create_default_context(), NOW)
     results = health.check([acme, health.subjects("globex", {})], asking)
     assert results["globex"] == [] and len(results["acme"]) == 3
     assert health.problems(results) == 2

@@ -19,6 +19,7 @@ SANDBOX_INFO = {
     "acme_ca": "/ca.pem",
     "tls_roots": "/roots.pem",
     "dns_root": "/dns-root.zone",
+    "receiver": "198.51.100.1:25",
     "bin": "/sandbox/bin",
 }
 

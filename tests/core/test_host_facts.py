@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mailbox_iac.mailhost import accounts, acme, apply, facts, harden
+from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, vitals
 from mailbox_iac.mailhost.render import CURRENT
 from tests.fakehost import StrictHost
 
@@ -26,6 +26,7 @@ READERS: dict[str, facts.Reader[Any]] = {
     "hardening": harden.STATUS,
     "certificate": acme.SERVED,
     "accounts": accounts.ACCOUNTS,
+    "vitals": vitals.of(vitals.DEFAULT_PROBE),
 }
 CASES = sorted(p for p in (HERE / "host_facts").glob("*/*") if p.is_dir())
 

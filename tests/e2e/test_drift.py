@@ -1,7 +1,8 @@
 """Drift detection on the sandbox with the real engine: each layer found and classified, undeclared
 records (a second SPF, a stray MX) found, the ignore file honoured, exit codes 0 clean / 2 drift, and a
 spec edit not applied yet is not drift. Health on the same tenant: a blocklist listing found and cleared,
-a list refusing the resolver reported as such."""
+a list refusing the resolver reported as such, port 25 closed by the provider, a deferred queue and a
+bounce found and cleared."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from mailbox_iac.sandbox import dnsbl, run
 from tests.conftest import REPO
 from tests.e2e.test_demo import ZONES, Demo
+from tests.e2e.test_tls import Host
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +275,44 @@ def test_health_judges_every_certificate_the_host_serves_as_of_a_day(demo: Demo)
     }
     code, lapsing = health(demo, "--as-of", str(first - timedelta(days=3)))
     assert code == 2 and sorted(r["id"] for r in lapsing["tenants"]["demo"] if not r["ok"]) == ["tls.lapsing"] * 6
+
+
+def test_health_finds_port_25_closed_a_queue_and_bounces_and_clears(demo: Demo) -> None:
+    """The sandbox's provider closes the host's port 25 out (nftables in its namespace, outside the host's own
+    table): the host's probe of the sandbox MX fails, mail to another server waits in the deferred queue,
+    mail to an address nobody has bounces. health.yaml's thresholds of 0 make each one count."""
+    host = Host(demo)
+    receiver = demo.info["receiver"]
+    (demo.root / "health.yaml").write_text("max_deferred: 0\nmax_bounces_24h: 0\n")
+    try:
+        code, report = health(demo)
+        assert code == 0, failing(report)
+        checks = [r["id"] for r in report["tenants"]["demo"]]
+        assert [checks.count(c) for c in ("host.ssh", "reach.outbound-25", "reach.identity")] == [1, 1, 1]
+        assert checks.count("reach.inbound") == 3 and "queue.deferred" in checks and "queue.bounces" in checks
+        run.close_outbound(demo.root, host.ip)
+        for to in ("nobody@demo-a.example", f"probe@[{receiver.split(':')[0]}]"):
+            sent = host.inside(f"printf 'Subject: health\\n\\nhi\\n' | sendmail -f postmaster@demo-a.example '{to}'")
+            assert sent.returncode == 0, sent.stderr
+        waited = host.inside(
+            "for i in $(seq 60); do postqueue -j | grep -q deferred && "
+            "grep -q ' status=bounced ' /var/log/mailbox-iac/postfix.log && exit 0; sleep 0.5; done; exit 1"
+        )
+        assert waited.returncode == 0, host.inside("postqueue -p; tail -n 30 /var/log/mailbox-iac/postfix.log").stdout
+        code, report = health(demo)
+        assert code == 2 and failing(report) == [
+            ("reach.outbound-25", f"{host.ip} -> {receiver}", "no connection: Connection refused"),
+            ("queue.deferred", host.ip, "1 deferred (threshold 0)"),
+            ("queue.bounces", host.ip, "1 bounced in 24 h (threshold 0)"),
+        ]
+        page = in_a_browser(demo)
+        assert f"error reach.outbound-25 {host.ip} -> {receiver} no connection: Connection refused" in page
+        assert f"warning queue.bounces {host.ip} 1 bounced in 24 h (threshold 0)" in page
+        assert f"ok reach.identity {host.ip}" in page and "demo: 3 problem(s)" in page
+        run.close_outbound(demo.root, host.ip, closed=False)
+        assert host.inside("postsuper -d ALL deferred").returncode == 0
+        code, report = health(demo, "--as-of", str(date.today() + timedelta(days=2)))  # the bounce is 2 days old
+        assert code == 0, failing(report)
+    finally:
+        run.close_outbound(demo.root, host.ip, closed=False)
+        (demo.root / "health.yaml").unlink()
