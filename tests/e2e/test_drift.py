@@ -224,6 +224,7 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
     blocklist zones answer NXDOMAIN unless told otherwise)."""
     code, report = health(demo)
     assert code == 0 and report["healthy"], report
+    assert "demo: healthy" in in_a_browser(demo)
     checks = [r["id"] for r in report["tenants"]["demo"]]
     # 1 address x 5 IP lists, 2 domains x 2 domain lists; certificates on 25, 465, 587, 993 and 2 MTA-STS hosts
     assert checks.count("blocklist.ip") == 5 and checks.count("blocklist.domain") == 4
@@ -256,6 +257,9 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
         [(check, subject, detail)] = failing(report)
         assert code == 2 and check == "blocklist.unanswered" and subject == f"{ip} on Spamhaus ZEN"
         assert "127.255.255.254" in detail and "public or open resolver" in detail
+        assert f"warning blocklist.unanswered {ip} on Spamhaus ZEN zen.spamhaus.org answered 127.255.255.254" in (
+            in_a_browser(demo)
+        )
     finally:
         dnsbl.answer(base, ip, "Spamhaus ZEN", None)
     assert health(demo)[0] == 0
