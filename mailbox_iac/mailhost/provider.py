@@ -42,16 +42,6 @@ def _differing(olds: dict[str, Any], news: dict[str, Any], *keys: str) -> list[s
     return [k for k in keys if has_unknown(news.get(k)) or str(olds.get(k)) != str(news.get(k))]
 
 
-def _target(props: dict[str, Any]) -> SshTarget:
-    return SshTarget(
-        str(props["host"]),
-        int(props.get("port") or 22),
-        str(props.get("user") or "root"),
-        str(props["private_key"]),
-        str(props.get("host_key") or ""),
-    )
-
-
 def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
     return {
         "host": str(props["host"]),
@@ -66,7 +56,7 @@ def _pinned(props: dict[str, Any]) -> contextlib.AbstractContextManager[SshConne
     """A session for resources that come after the MailHost: they use the host key it recorded."""
     if not props.get("host_key"):
         raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
-    return session(_target(props))
+    return session(SshTarget.of(props))
 
 
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
@@ -109,7 +99,7 @@ class _OnHost(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with session(_target(props), read_only=True) as conn:
+            with session(SshTarget.of(props), read_only=True) as conn:
                 outs = self._live(conn, props)
         except SshUnreachable as exc:
             _gone(props, exc)
@@ -118,7 +108,7 @@ class _OnHost(ResourceProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         try:
-            with session(_target(props)) as conn:
+            with session(SshTarget.of(props)) as conn:
                 self._remove(conn, props)
         except SshUnreachable as exc:  # a server that is gone has nothing left to undo
             _gone(props, exc)
@@ -129,7 +119,7 @@ class MailHostProvider(_OnHost):
         plan = plan_from(props["plan"])
         files = desired_files(props)
         release = render.release_id(files)
-        with session(_target(props)) as conn:
+        with session(SshTarget.of(props)) as conn:
             networks = list(props.get("operator_networks") or [])
             live, hardening = apply.converge(conn, plan, release, files, networks)
             host_key = conn.host_key

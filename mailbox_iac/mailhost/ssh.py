@@ -20,7 +20,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -74,6 +74,17 @@ class SshTarget:
 
     def __repr__(self) -> str:
         return f"SshTarget({self.user}@{self.host}:{self.port}, host_key={self.host_key[:24]!r})"
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any]) -> SshTarget:
+        """From a MailHost's properties or outputs (connection.SSH_KEYS)."""
+        return cls(
+            str(props["host"]),
+            int(props.get("port") or 22),
+            str(props.get("user") or "root"),
+            str(props["private_key"]),
+            str(props.get("host_key") or ""),
+        )
 
 
 def load_private_key(text: str) -> paramiko.PKey:

@@ -52,18 +52,6 @@ class Subjects:
     hosts: tuple[Host, ...] = ()
 
 
-def _ssh_target(access: Mapping[str, Any] | None) -> SshTarget | None:
-    if not access:
-        return None
-    return SshTarget(
-        str(access["host"]),
-        int(access.get("port") or 22),
-        str(access.get("user") or "root"),
-        str(access["private_key"]),
-        str(access.get("host_key") or ""),
-    )
-
-
 def subjects(
     tenant: str, outputs: Mapping[str, Any], deployment: Mapping[str, Any] | None = None, zones: Sequence[str] = ()
 ) -> Subjects:
@@ -89,7 +77,7 @@ def subjects(
         ),
         checkpoint.record_rows(deployment or {}, zones),
         tuple(
-            Host(str(s["ip"]), str(s["hostname"]), _ssh_target(access.get(str(s["ip"]))))
+            Host(str(s["ip"]), str(s["hostname"]), SshTarget.of(access[s["ip"]]) if s["ip"] in access else None)
             for _, s in sorted(servers.items())
         ),
     )
