@@ -668,8 +668,11 @@ def health(
         as_of.replace(tzinfo=UTC) if as_of else now,
     )
     results = checking.check(found, asking)
-    render = {HealthFormat.json: checking.as_json, HealthFormat.html: checking.as_html}.get(fmt, checking.as_text)
-    report = render(results, not_deployed, now)
+    if fmt is HealthFormat.text:
+        report = checking.as_text(results, not_deployed, now)
+    else:
+        render = checking.as_json if fmt is HealthFormat.json else checking.as_html
+        report = render(results, not_deployed, now, checking.mailbox_statuses(results, found))
     if output:
         output.write_text(report)
     else:

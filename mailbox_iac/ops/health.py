@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,7 @@ class Subjects:
     tls: tuple[tuple[str, str, int], ...] = ()  # (ip, name, port) of every certificate its hosts serve
     records: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # zone -> deployed record rows
     hosts: tuple[Host, ...] = ()
+    mailboxes: tuple[tuple[str, str, str], ...] = ()  # (address, domain, its server's IP)
 
 
 def subjects(
@@ -79,6 +81,13 @@ def subjects(
         tuple(
             Host(str(s["ip"]), str(s["hostname"]), SshTarget.of(access[s["ip"]]) if s["ip"] in access else None)
             for _, s in sorted(servers.items())
+        ),
+        tuple(
+            sorted(
+                (str(a), str(m["domain"]), str(servers[m["server"]]["ip"]))
+                for a, m in (outputs.get("mailboxes") or {}).items()
+                if m.get("server") in servers
+            )
         ),
     )
 
@@ -157,17 +166,51 @@ def check(of: list[Subjects], asking: Asking) -> dict[str, list[Result]]:
     return results
 
 
+def _about(subject: str, name: str) -> bool:
+    """Whether a result's subject names `name` (an address, or a domain or a name under it): "198.51.100.7
+    on Spamhaus ZEN", "mail.a.example (198.51.100.7:25)", "TXT _dmarc.a.example"; 198.51.100.7 is not
+    198.51.100.70 and a.example is not demo-a.example."""
+    return re.search(rf"(^|[\s(.]){re.escape(name)}($|[\s):])", subject) is not None
+
+
+def mailbox_statuses(results: Mapping[str, list[Result]], of: list[Subjects]) -> dict[str, dict[str, str]]:
+    """tenant -> mailbox -> the worst status of the results about it: a result naming a server's address is
+    about that server's mailboxes (its hostname may sit under any domain), any other about the most specific
+    of the tenant's domains it names (b.a.example's records are not a.example's). What a person looking for
+    one mailbox on the page wants to know: "ok", "warning" or "error"."""
+    statuses: dict[str, dict[str, str]] = {}
+    for s in of:
+        domains, ips = {d for _, d, _ in s.mailboxes}, {ip for _, _, ip in s.mailboxes}
+        about: list[tuple[str, set[str]]] = []  # (severity, the servers' IPs and domains a failure is about)
+        for r in results.get(s.tenant, []):
+            if r.ok:
+                continue
+            servers = {ip for ip in ips if _about(r.subject, ip)}
+            named = max((d for d in domains if _about(r.subject, d)), key=len, default="")
+            about.append((r.check.severity.value, servers or {named}))
+        for address, domain, ip in s.mailboxes:
+            bad = {severity for severity, on in about if ip in on or domain in on}
+            statuses.setdefault(s.tenant, {})[address] = "error" if "error" in bad else "warning" if bad else "ok"
+    return statuses
+
+
 def problems(results: Mapping[str, list[Result]]) -> int:
     return sum(not r.ok for rs in results.values() for r in rs)
 
 
-def as_json(results: Mapping[str, list[Result]], not_deployed: list[str], checked_at: datetime) -> str:
+def as_json(
+    results: Mapping[str, list[Result]],
+    not_deployed: list[str],
+    checked_at: datetime,
+    mailboxes: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     return (
         json.dumps(
             {
                 "checked_at": checked_at.isoformat(timespec="seconds"),
                 "healthy": problems(results) == 0,
                 "tenants": {t: [r.as_dict() for r in rs] for t, rs in results.items()},
+                "mailboxes": dict(mailboxes or {}),
                 "not_deployed": not_deployed,
             },
             indent=2,
@@ -221,13 +264,19 @@ h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%}td,th{padding:.35rem .5rem;border-bottom:1px solid #ddd;
 text-align:left;vertical-align:top;overflow-wrap:anywhere}th{white-space:nowrap}
 .ok{color:#1a7f37}.warning{color:#9a6700}.error{color:#cf222e}.status{font-weight:600;white-space:nowrap}
-@media (max-width:40rem){td:nth-child(2),th:nth-child(2){display:none}}
+h3{font-size:1rem}@media (max-width:40rem){.checks td:nth-child(2),.checks th:nth-child(2){display:none}}
 """
 
 
-def as_html(results: Mapping[str, list[Result]], not_deployed: list[str], checked_at: datetime) -> str:
+def as_html(
+    results: Mapping[str, list[Result]],
+    not_deployed: list[str],
+    checked_at: datetime,
+    mailboxes: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """One self-contained page (no external assets; readable on a phone): per tenant, each check's status,
-    id, subject and detail, problems first. Everything shown is escaped: details quote DNS answers."""
+    id, subject and detail, problems first, then each mailbox's status. Everything shown is escaped:
+    details quote DNS answers."""
     when = checked_at.isoformat(timespec="seconds")
     parts = [
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
@@ -238,7 +287,7 @@ def as_html(results: Mapping[str, list[Result]], not_deployed: list[str], checke
     for tenant, found in results.items():
         bad = sum(not r.ok for r in found)
         parts.append(f"<h2>{html.escape(tenant)}: {'healthy' if not bad else f'{bad} problem(s)'}</h2>")
-        parts.append("<table><tr><th>status</th><th>check</th><th>subject</th><th>detail</th></tr>")
+        parts.append('<table class="checks"><tr><th>status</th><th>check</th><th>subject</th><th>detail</th></tr>')
         for r in sorted(found, key=lambda r: r.ok):
             status = "ok" if r.ok else r.check.severity.value
             cells = (r.check.id, r.subject, r.detail)
@@ -248,6 +297,14 @@ def as_html(results: Mapping[str, list[Result]], not_deployed: list[str], checke
                 + "</tr>"
             )
         parts.append("</table>")
+        own = (mailboxes or {}).get(tenant, {})
+        if own:
+            parts.append("<h3>Mailboxes</h3><table><tr><th>status</th><th>mailbox</th></tr>")
+            parts += [
+                f'<tr class="{status}"><td class="status">{status}</td><td>{html.escape(address)}</td></tr>'
+                for address, status in sorted(own.items(), key=lambda kv: (kv[1] == "ok", kv[0]))
+            ]
+            parts.append("</table>")
     if not_deployed:
         parts.append(f"<p>Not deployed yet (no stack): {html.escape(', '.join(not_deployed))}.</p>")
     return "".join(parts) + "</body></html>\n"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mailbox_iac.checks import blocklist, tls
+from mailbox_iac.checks import blocklist, dns, tls
 from mailbox_iac.ops import health
 
 NOW = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
@@ -76,3 +76,37 @@ def test_the_page_escapes_what_it_shows_and_lists_problems_first() -> None:
     assert [r.split('"')[1] for r in rows] == ["error", "warning", "ok"]
     assert "acme: 2 problem(s)" in page and "globex: healthy" in page and "initech" in page
     assert "http" not in page.replace('name="viewport"', "")  # self-contained: nothing fetched
+
+
+def test_each_mailbox_takes_the_worst_status_of_its_domain_and_its_server() -> None:
+    """A listed address fails every mailbox on that server; a domain's record only that domain's mailboxes;
+    a neighbour's address (192.0.2.70) or a domain that only ends the same way (demo-acme.example) none."""
+    record = dns.RECORD.result("TXT _dmarc.b.acme.example", False, "expected ..., got []")
+    neighbour = blocklist.IP_LISTED.result("192.0.2.70 on Spamhaus ZEN", False, "listed")
+    lookalike = blocklist.DOMAIN_LISTED.result("demo-acme.example on Spamhaus DBL", False, "listed")
+    warned = tls.DAYS_LEFT.result("mx2.acme.example (192.0.2.8:993)", False, "12 days left")
+    acme = health.Subjects(
+        "acme",
+        (),
+        (),
+        mailboxes=(
+            ("ann@acme.example", "acme.example", "192.0.2.7"),
+            ("bo@b.acme.example", "b.acme.example", "192.0.2.8"),
+            ("cy@c.acme.example", "c.acme.example", "192.0.2.8"),
+        ),
+    )
+    results = {"acme": [record, neighbour, lookalike, warned, FINE]}
+    assert health.mailbox_statuses(results, [acme]) == {
+        "acme": {"ann@acme.example": "ok", "bo@b.acme.example": "error", "cy@c.acme.example": "warning"}
+    }
+    results["acme"].append(LISTED)
+    statuses = health.mailbox_statuses(results, [acme])
+    assert statuses["acme"]["ann@acme.example"] == "error"
+    page = health.as_html(results, [], NOW, statuses)
+    table = page.split("<h3>Mailboxes</h3>")[1]
+    assert [r.split("<td>")[1].split("<")[0] for r in table.split("<tr class=")[1:]] == [
+        "ann@acme.example",
+        "bo@b.acme.example",
+        "cy@c.acme.example",
+    ]
+    assert json.loads(health.as_json(results, [], NOW, statuses))["mailboxes"] == statuses

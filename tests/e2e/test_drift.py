@@ -224,7 +224,8 @@ def test_health_finds_a_listed_address_and_a_refusing_list_and_clears(demo: Demo
     blocklist zones answer NXDOMAIN unless told otherwise)."""
     code, report = health(demo)
     assert code == 0 and report["healthy"], report
-    assert "demo: healthy" in in_a_browser(demo)
+    healthy = in_a_browser(demo)
+    assert "demo: healthy" in healthy and "ok ada@demo-a.example" in healthy
     checks = [r["id"] for r in report["tenants"]["demo"]]
     # 1 address x 5 IP lists, 2 domains x 2 domain lists; certificates on 25, 465, 587, 993 and 2 MTA-STS hosts
     assert checks.count("blocklist.ip") == 5 and checks.count("blocklist.domain") == 4
@@ -313,6 +314,7 @@ def test_health_finds_port_25_closed_a_queue_and_bounces_and_clears(demo: Demo) 
         assert f"error reach.outbound-25 {host.ip} -> {receiver} no connection: Connection refused" in page
         assert f"warning queue.bounces {host.ip} 1 bounced in 24 h (threshold 0)" in page
         assert f"ok reach.identity {host.ip}" in page and "demo: 3 problem(s)" in page
+        assert "error ada@demo-a.example" in page and "error linus@demo-b.example" in page  # all on that host
         run.close_outbound(demo.root, host.ip, closed=False)
         assert host.inside("postsuper -d ALL deferred").returncode == 0
         code, report = health(demo, "--as-of", str(date.today() + timedelta(days=2)))  # the bounce is 2 days old
