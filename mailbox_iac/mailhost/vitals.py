@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from mailbox_iac.mailhost import facts
 from mailbox_iac.mailhost.render import LOG_DIR
@@ -39,8 +39,7 @@ def _log_time(stamp: str, now: datetime) -> datetime | None:
 
 def parse_vitals(_status: int, out: str) -> Vitals:
     values = facts.pairs("\n".join(line for line in out.splitlines() if not line.startswith("bounced=")))
-    offset = values.get("zone", "+0000")
-    zone = datetime.strptime(offset, "%z").tzinfo if offset.strip() else UTC
+    zone = datetime.strptime(values.get("zone", "").strip() or "+0000", "%z").tzinfo
     now = datetime.fromtimestamp(int(values.get("now") or 0), zone)
     stamps = [line.removeprefix("bounced=") for line in out.splitlines() if line.startswith("bounced=")]
     status = values.get("outbound_status", "")

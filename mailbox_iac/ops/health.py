@@ -58,8 +58,8 @@ def subjects(
     tenant: str, outputs: Mapping[str, Any], deployment: Mapping[str, Any] | None = None, zones: Sequence[str] = ()
 ) -> Subjects:
     servers = {k: s for k, s in (outputs.get("servers") or {}).items() if s.get("ip")}
-    mailboxes = (outputs.get("mailboxes") or {}).values()
-    served_by = {str(m["domain"]): servers[m["server"]]["ip"] for m in mailboxes if m.get("server") in servers}
+    mailboxes: Mapping[str, Any] = outputs.get("mailboxes") or {}
+    served_by = {str(m["domain"]): servers[m["server"]]["ip"] for m in mailboxes.values() if m.get("server") in servers}
     policy_hosts = {  # the MTA-STS hosts the stack deployed an A record for
         key.removeprefix("A:"): domain
         for domain, keys in (outputs.get("dns_records") or {}).items()
@@ -70,7 +70,7 @@ def subjects(
     return Subjects(
         tenant,
         tuple(sorted({str(s["ip"]) for s in servers.values()})),
-        tuple(sorted({str(m["domain"]) for m in mailboxes if m.get("domain")})),
+        tuple(sorted({str(m["domain"]) for m in mailboxes.values() if m.get("domain")})),
         tuple(
             sorted(
                 [(str(s["ip"]), str(s["hostname"]), port) for s in servers.values() for port in tls.MAIL_PORTS]
@@ -85,7 +85,7 @@ def subjects(
         tuple(
             sorted(
                 (str(a), str(m["domain"]), str(servers[m["server"]]["ip"]))
-                for a, m in (outputs.get("mailboxes") or {}).items()
+                for a, m in mailboxes.items()
                 if m.get("server") in servers
             )
         ),
