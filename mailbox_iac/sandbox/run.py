@@ -78,12 +78,13 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         "MAILBOX_IAC_ACME_CA": info["acme_ca"],
         "MAILBOX_IAC_TLS_ROOTS": info["tls_roots"],
         "MAILBOX_IAC_DNS_ROOT": info["dns_root"],
-        "MAILBOX_IAC_HEALTH_PROBE": info["receiver"],
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE),
         # The stand-in Cloudflare plugin on PATH is the one to use: the real one cannot be downloaded here.
         # Only the sandbox turns acquisition off; everywhere else Pulumi fetches the pinned real plugin.
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PATH": f"{info['bin']}{os.pathsep}{os.environ.get('PATH', '')}",
+        # A sandbox started by an older version has no port-25 receiver: health then probes its default.
+        **({"MAILBOX_IAC_HEALTH_PROBE": info["receiver"]} if "receiver" in info else {}),
     }
 
 

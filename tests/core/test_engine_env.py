@@ -56,3 +56,11 @@ def test_sandbox_env_is_shell_code_that_reproduces_the_engine_environment(tmp_pa
     assert f"export PULUMI_BACKEND_URL=file://{(tmp_path / '.state/sandbox/backend').resolve()}" in text
     assert "export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true" in text
     assert 'export PATH=/sandbox/bin":$PATH"' in text
+
+
+def test_a_sandbox_started_by_an_older_version_still_runs_stacks() -> None:
+    """Its sandbox.json predates the port-25 receiver: the environment is whole without it."""
+    older = {k: v for k, v in SANDBOX_INFO.items() if k != "receiver"}
+    env = run.environment(older)
+    assert "MAILBOX_IAC_HEALTH_PROBE" not in env and env["MAILBOX_IAC_DNS_RESOLVER"] == "127.0.0.1:3"
+    assert run.environment(SANDBOX_INFO)["MAILBOX_IAC_HEALTH_PROBE"] == "198.51.100.1:25"
