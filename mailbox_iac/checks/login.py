@@ -55,8 +55,12 @@ def trusted_tls(extra_roots: str | None) -> ssl.SSLContext:
 
 
 def _failure(exc: Exception) -> str:
+    """Why a login failed, as the server said it (its SMTP code and text: never our password)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"{type(exc).__name__}: {exc.verify_message}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {said}"[:200]
     return type(exc).__name__
 
 

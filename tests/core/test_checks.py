@@ -4,6 +4,7 @@ served as planned, changed, or missing. And the catalog: ids unique, every check
 
 from __future__ import annotations
 
+import smtplib
 import ssl
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailbox_iac.checks import catalog, dns, mailbox, mta_sts, tls
+from mailbox_iac.checks import catalog, dns, login, mailbox, mta_sts, tls
 from mailbox_iac.checks.login import trusted_tls
 from mailbox_iac.checks.result import Severity, Stage
 from mailbox_iac.sandbox.dnsserver import DnsServer
@@ -210,3 +211,12 @@ def test_health_warns_from_21_days_left_and_fails_from_7(serve) -> None:
     s.server.server_close()
     gone = tls.lasting("127.0.0.1", HOST, s.port, s.trust(), now)
     assert gone.check is tls.LAPSING and gone.detail == "no TLS handshake: ConnectionRefusedError"
+
+
+def test_a_refused_login_says_what_the_server_answered() -> None:
+    """STARTTLS or AUTH refused: the code and text, so a failed readiness gate names the cause."""
+    refused = smtplib.SMTPResponseException(454, b"4.7.0 TLS not available due to local problem")
+    assert login._failure(refused) == "SMTPResponseException: 454 4.7.0 TLS not available due to local problem"
+    wrong = smtplib.SMTPAuthenticationError(535, b"5.7.8 Error: authentication failed: UGFzc3dvcmQ6")
+    assert login._failure(wrong) == "SMTPAuthenticationError: 535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6"
+    assert login._failure(ConnectionRefusedError()) == "ConnectionRefusedError"
