@@ -12,18 +12,22 @@ def _escape(chunk: str) -> str:
 
 
 def split_bytes(value: str, limit: int = MAX_STRING_BYTES) -> list[str]:
-    """Split into pieces of at most `limit` UTF-8 bytes without cutting a character in two."""
+    """Split into pieces of at most `limit` UTF-8 bytes without cutting a character in two (a character
+    longer than `limit` stands alone)."""
+    data = value.encode("utf-8")
     pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for ch in value:
-        n = len(ch.encode("utf-8"))
-        if size + n > limit:
-            pieces.append("".join(current))
-            current, size = [], 0
-        current.append(ch)
-        size += n
-    pieces.append("".join(current))
+    start = 0
+    while len(data) - start > limit:
+        end = start + limit
+        while data[end] & 0xC0 == 0x80:  # a continuation byte: the cut would fall inside a character
+            end -= 1
+        if end == start:
+            end = start + 1
+            while end < len(data) and data[end] & 0xC0 == 0x80:
+                end += 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    pieces.append(data[start:].decode("utf-8"))
     return pieces
 
 

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from mailbox_iac import changes
-from mailbox_iac.plan.model import DesiredState
+from mailbox_iac.plan.model import DesiredState, json_default
 
 
 def as_json(state: DesiredState) -> str:
     """One line: json's C encoder (an indent would take the pure-Python one, 4x slower); `jq .` to read."""
-    return json.dumps(state.as_dict()) + "\n"
+    return json.dumps(state, default=json_default) + "\n"
 
 
 def as_text(state: DesiredState) -> str:

@@ -5,6 +5,7 @@ Pure: a `TenantSpec` in, a `Tenant` and a list of `(Loc, message)` problems out.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -84,9 +85,15 @@ class Tenant:
     warnings: tuple[Problem, ...] = ()  # valid, but receivers will not do what the spec seems to want
 
 
-def merged(default: M | None, override: M | None, fallback: M) -> M:
-    """Field-wise merge: fields the override sets win over the default's, which win over the fallback."""
-    base = default if default is not None else fallback
+@functools.cache
+def _blank(model: type[M]) -> M:
+    """One shared all-defaults instance per (frozen) model: building 5,000 of them cost 0.1 s per plan."""
+    return model()
+
+
+def merged(default: M | None, override: M | None, fallback: type[M]) -> M:
+    """Field-wise merge: fields the override sets win over the default's, which win over the fallback's defaults."""
+    base = default if default is not None else _blank(fallback)
     if override is None:
         return base
     return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
@@ -171,7 +178,7 @@ def _mailboxes(d: SpecDomain, loc: Loc, defaults: MailboxSettings, problems: lis
                 name=m.name or "",
                 quota_mb=m.quota_mb or defaults.quota_mb or DEFAULT_QUOTA_MB,
                 daily_limit=m.daily_limit or defaults.daily_limit or DEFAULT_DAILY_LIMIT,
-                warmup=merged(defaults.warmup, m.warmup, Warmup()),
+                warmup=merged(defaults.warmup, m.warmup, Warmup),
             )
         )
     for alias in d.forwards:
@@ -204,14 +211,14 @@ def _domain(spec: TenantSpec, i: int, servers: dict[str, Server], problems: list
     zone = d.zone or d.name
     if not names.is_within(d.name, zone):
         problems.append((loc + ("zone",), f"zone {zone!r} does not contain the domain {d.name!r}"))
-    spf = merged(dd.spf, d.spf, Spf())
+    spf = merged(dd.spf, d.spf, Spf)
     lookups = 1 + lookup_count(spf.extra)  # the 'mx' term mailbox-iac adds
     if lookups > MAX_LOOKUPS:
         problems.append(
             (loc + ("spf", "extra"), f"SPF would need {lookups} DNS lookups; RFC 7208 allows {MAX_LOOKUPS}")
         )
-    dmarc = merged(dd.dmarc, d.dmarc, Dmarc())
-    dkim = merged(dd.dkim, d.dkim, Dkim())
+    dmarc = merged(dd.dmarc, d.dmarc, Dmarc)
+    dkim = merged(dd.dkim, d.dkim, Dkim)
     seen = {dkim.selector}
     for k, p in enumerate(dkim.previous):
         if p.selector in seen:
@@ -225,7 +232,7 @@ def _domain(spec: TenantSpec, i: int, servers: dict[str, Server], problems: list
         dkim=dkim,
         dmarc=dmarc.model_copy(update={"rua": _for_domain(dmarc.rua, d.name) if dmarc.rua else None}),
         spf=spf,
-        mta_sts=merged(dd.mta_sts, d.mta_sts, MtaSts()),
+        mta_sts=merged(dd.mta_sts, d.mta_sts, MtaSts),
         tls_rpt=tls_rpt.model_copy(update={"rua": _for_domain(tls_rpt.rua, d.name)}) if tls_rpt else None,
         catch_all=d.catch_all,
         forwards={a: tuple(_for_domain(t, d.name) for t in ts) for a, ts in d.forwards.items()},
