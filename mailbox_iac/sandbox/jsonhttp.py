@@ -10,6 +10,7 @@ from typing import Any
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK wait between
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the sandbox log want no request lines
