@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from pulumi import automation as auto  # noqa: E402
 
 from mailbox_iac.engine import Engine  # noqa: E402
+from mailbox_iac.ops import up as converging  # noqa: E402
 from mailbox_iac.program import main as tenant_program  # noqa: E402
 from mailbox_iac.sandbox import run  # noqa: E402
 
@@ -114,7 +115,7 @@ def noop_preview(engine: Engine, project: Path, tenant: str, runs: int) -> None:
 def fresh_up(engine: Engine, project: Path, tenant: str, show: bool) -> None:
     timeline = Timeline()
     start = time.perf_counter()
-    engine.stack(tenant, lambda: tenant_program(project)).up(show_secrets=False, color="never", on_event=timeline)
+    converging.up(engine, tenant, lambda _: None, lambda _: None, on_event=timeline)
     wall = time.perf_counter() - start
     build, step, slowest = timeline.critical_path()
     print(
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="no-op drift runs per tenant (the best is shown)")
     parser.add_argument("--timeline", action="store_true", help="print each step of the fresh ups: start -> end")
     parser.add_argument("--tenants", default=",".join(TENANTS), help="which of demo,globex")
+    parser.add_argument("--measure", default="preview,drift", help="after the fresh ups: preview, drift or both")
     args = parser.parse_args()
     tenants = args.tenants.split(",")
     project = Path(tempfile.mkdtemp(prefix="mbx-fleet-"))
@@ -160,9 +162,9 @@ def main() -> None:
         engine = Engine.local(run.state_dir(project), project, env=run.environment(info))
         for tenant in tenants:
             fresh_up(engine, project, tenant, args.timeline)
-        for tenant in tenants:
+        for tenant in tenants if "preview" in args.measure else ():
             noop_preview(engine, project, tenant, args.runs)
-        for tenant in tenants:
+        for tenant in tenants if "drift" in args.measure else ():
             best = float("inf")
             for _ in range(args.runs):
                 logins, cf = _logins(project, info, tenant), sum(_state(info, "cloudflare")["answered"].values())
