@@ -97,6 +97,9 @@ class HealthFormat(StrEnum):
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
+    instantly_csv = "instantly-csv"
+    smartlead_csv = "smartlead-csv"
+    emailbison_csv = "emailbison-csv"
 
 
 def _fail(exc: SpecInvalid, fmt: Format) -> typer.Exit:
@@ -686,12 +689,16 @@ def health(
 @app.command()
 def export(
     stack: Annotated[str, typer.Option("--stack", "-s", help=STACK_HELP)],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv (sequencer import) or json")] = ExportFormat.csv,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="csv or json (our columns), or a sequencer's import file: instantly-csv, ..."),
+    ] = ExportFormat.csv,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Include the mailbox passwords")] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="A stack of the local sandbox")] = False,
 ) -> None:
     """Write one row per mailbox (email, SMTP/IMAP settings, from name, daily limit, warm-up) from a
-    stack's outputs, ready for a sequencer or warm-up tool. Passwords only with --show-secrets."""
+    stack's outputs. instantly-csv, smartlead-csv and emailbison-csv are those sequencers' bulk-import files,
+    their headers exactly; their password columns stay empty unless --show-secrets is given."""
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter

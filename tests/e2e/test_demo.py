@@ -5,9 +5,13 @@ one added mailbox adds exactly that, destroy leaves nothing behind."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import imaplib
+import io
 import shutil
 import smtplib
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -154,6 +158,29 @@ def test_real_mail_with_dkim_verified_through_dns(demo: Demo) -> None:
         return demo.txt(name.decode().rstrip(".")).encode()
 
     assert dkim.verify(raw, dnsfunc=dnsfunc)
+
+
+def test_instantly_import_file_logs_in_like_a_sequencer(demo: Demo) -> None:
+    """`export --format instantly-csv --show-secrets` as a sequencer would read it: every row's IMAP and SMTP
+    settings and passwords log in, with the certificate verified for the host the file names."""
+    argv = [sys.executable, "-m", "mailbox_iac", "export", "-s", "demo", "--sandbox", "--show-secrets"]
+    done = subprocess.run([*argv, "--format", "instantly-csv"], cwd=demo.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert sorted(r["Email"] for r in rows) == ["ada@demo-a.example", "grace@demo-a.example", "linus@demo-b.example"]
+    verified = ssl.create_default_context(cafile=demo.info["tls_roots"])
+    chain_only = ssl.create_default_context(cafile=demo.info["tls_roots"])
+    chain_only.check_hostname = False  # the logins connect to the address; the name is checked just before
+    for row in rows:
+        ip = str(demo.resolver.resolve(row["IMAP Host"], "A")[0])
+        raw = socket.create_connection((ip, int(row["IMAP Port"])), timeout=20)
+        verified.wrap_socket(raw, server_hostname=row["IMAP Host"]).close()  # good for the name the file gives
+        imap = imaplib.IMAP4_SSL(ip, int(row["IMAP Port"]), ssl_context=chain_only)
+        assert imap.login(row["IMAP Username"], row["IMAP Password"])[0] == "OK"
+        imap.logout()
+        with smtplib.SMTP(ip, int(row["SMTP Port"]), timeout=20) as smtp:
+            smtp.starttls(context=chain_only)
+            assert smtp.login(row["SMTP Username"], row["SMTP Password"])[0] == 235
 
 
 def test_no_secret_in_plaintext_state(demo: Demo) -> None:

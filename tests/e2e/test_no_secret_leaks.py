@@ -85,6 +85,7 @@ def test_no_secret_in_anything_we_write_or_print(project: Any) -> None:
         cli(root, "drift", "--tenants", "demo", "--sandbox"),
         cli(root, "drift", "--tenants", "demo", "--sandbox", "--format", "json"),
         cli(root, "export", "--stack", "demo", "--sandbox"),
+        cli(root, "export", "--stack", "demo", "--sandbox", "--format", "smartlead-csv"),  # has password columns
         cli(root, "plan", "specs/demo.yaml"),
         cli(root, "health", "--tenants", "demo", "--sandbox", "--format", "json", ok=(0, 2)),  # logs in to the host
         cli(root, "health", "--tenants", "demo", "--sandbox", "--format", "html", "--output", "h.html", ok=(0, 2)),
