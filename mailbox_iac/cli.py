@@ -695,10 +695,22 @@ def export(
     ] = ExportFormat.csv,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Include the mailbox passwords")] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="A stack of the local sandbox")] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Upsert into a registry database instead: sqlite:///PATH or postgresql://USER@HOST/DB "
+            "(tables in mailbox_iac/mailbox_registry.py)",
+        ),
+    ] = None,
 ) -> None:
     """Write one row per mailbox (email, SMTP/IMAP settings, from name, daily limit, warm-up) from a
     stack's outputs. instantly-csv, smartlead-csv and emailbison-csv are those sequencers' bulk-import files,
-    their headers exactly; their password columns stay empty unless --show-secrets is given."""
+    their headers exactly; their password columns stay empty unless --show-secrets is given.
+
+    With --to, the stack's tenant, servers, domains and mailboxes are upserted into a registry database
+    (SQLite or PostgreSQL) instead; rows the stack no longer has are marked deleted, never removed.
+    """
     from pulumi.automation import CommandError
 
     from mailbox_iac import export as exporter
@@ -713,8 +725,29 @@ def export(
         typer.echo(f"stack {stack!r} has no mailboxes yet: run `pulumi up` for it first", err=True)
         raise typer.Exit(code=1)
     passwords = outputs["mailbox_passwords"].value if show_secrets and "mailbox_passwords" in outputs else None
+    if to is not None:
+        _to_registry(to, {k: v.value for k, v in outputs.items() if k != "mailbox_passwords"}, passwords)
+        return
     table = exporter.rows(outputs["mailboxes"].value, passwords)
     typer.echo(exporter.render(table, fmt.value), nl=False)
+
+
+def _to_registry(url: str, outputs: dict[str, object], passwords: dict[str, str] | None) -> None:
+    """`export --to`: the registry written, or exit 1 naming the database without its password."""
+    from urllib.parse import urlsplit
+
+    from mailbox_iac import mailbox_registry
+
+    parts = urlsplit(url)
+    shown = url.replace(f":{parts.password}@", "@", 1) if parts.password else url
+    try:
+        written = mailbox_registry.write(url, outputs, passwords)
+    except Exception as exc:  # the database's own errors (psycopg, sqlite3), whatever their class
+        message = str(exc).replace(parts.password or "\0", "***")
+        typer.echo(f"cannot write the registry {shown}: {message}", err=True)
+        raise typer.Exit(code=1) from None
+    counts = ", ".join(f"{n} {table}" for table, n in written.items())
+    typer.echo(f"registry {shown}: {counts}; passwords {'written' if passwords is not None else 'not written'}")
 
 
 @app.command(name="settings")

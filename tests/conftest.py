@@ -1,11 +1,18 @@
-"""Shared helpers: tiny valid specs to mutate, and a writer that returns the file path."""
+"""Shared helpers: tiny valid specs to mutate, a writer that returns the file path, a PostgreSQL server."""
 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -45,3 +52,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.path)).relative_to(REPO / "tests").parts[0] in SANDBOX_DIRS:
             item.add_marker(pytest.mark.sandbox)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of this machine's Debian package, on a Unix socket only; as the postgres user
+    when the tests run as root (PostgreSQL refuses root)."""
+    binaries = max(Path("/usr/lib/postgresql").iterdir(), key=lambda p: int(p.name)) / "bin"
+    base = Path(tempfile.mkdtemp(prefix="mbx-pg-"))
+    as_postgres = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_postgres, str(binaries / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [
+            *as_postgres,
+            str(binaries / "postgres"),
+            "-D",
+            str(base / "data"),
+            "-k",
+            str(base),
+            "-c",
+            "listen_addresses=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"postgresql://postgres@/postgres?host={base}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(url).close()
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)

@@ -11,6 +11,7 @@ import io
 import shutil
 import smtplib
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import dkim
 import dns.resolver
 import httpx
+import psycopg
 import pytest
 from pulumi import automation as auto
 
@@ -181,6 +183,32 @@ def test_instantly_import_file_logs_in_like_a_sequencer(demo: Demo) -> None:
         with smtplib.SMTP(ip, int(row["SMTP Port"]), timeout=20) as smtp:
             smtp.starttls(context=chain_only)
             assert smtp.login(row["SMTP Username"], row["SMTP Password"])[0] == 235
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_registry_holds_the_demos_rows(demo: Demo, kind: str, request: pytest.FixtureRequest) -> None:
+    """`export --to` of the deployed demo, as a warm-up engine or an inbox would read it back."""
+    url = f"sqlite:///{demo.root}/registry.db" if kind == "sqlite" else request.getfixturevalue("postgres")
+    argv = [sys.executable, "-m", "mailbox_iac", "export", "-s", "demo", "--sandbox", "--to", url]
+    done = subprocess.run(argv, cwd=demo.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 tenants, 1 servers, 2 domains, 3 mailboxes; passwords not written" in done.stdout
+    query = (
+        "SELECT m.address, m.smtp_host, s.ip FROM mailboxes m JOIN servers s ON s.tenant = m.tenant "
+        "WHERE m.tenant = 'demo' ORDER BY 1"  # the core tests' tenants may share the PostgreSQL server
+    )
+    if kind == "sqlite":
+        with sqlite3.connect(f"{demo.root}/registry.db") as conn:
+            found = [tuple(r) for r in conn.execute(query)]
+    else:
+        with psycopg.connect(url) as conn:
+            found = [tuple(r) for r in conn.execute(query)]
+    ip = demo.stack.outputs()["servers"].value["mx1"]["ip"]
+    assert found == [
+        ("ada@demo-a.example", "mail.demo-a.example", ip),
+        ("grace@demo-a.example", "mail.demo-a.example", ip),
+        ("linus@demo-b.example", "mail.demo-a.example", ip),
+    ]
 
 
 def test_no_secret_in_plaintext_state(demo: Demo) -> None:
