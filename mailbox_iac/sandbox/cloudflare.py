@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mailbox_iac.dns import txt
-from mailbox_iac.sandbox.jsonhttp import JsonHandler, serve_in_background
+from mailbox_iac.sandbox.jsonhttp import JsonHandler, RoutedHandler, serve_in_background
 
 TYPES = {
     "A",
@@ -533,9 +533,9 @@ def _route(
     raise CfError(400, 7000, "No route for that URI")
 
 
-def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
-    class Handler(JsonHandler):
-        def _handle(self, method: str) -> None:
+def make_handler(emu: CloudflareEmulator) -> type[RoutedHandler]:
+    class Handler(RoutedHandler):
+        def handle_method(self, method: str) -> None:
             url = urlsplit(self.path)
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             raw = self.body()
@@ -557,21 +557,6 @@ def make_handler(emu: CloudflareEmulator) -> type[JsonHandler]:
             except (ValueError, KeyError):
                 self.reply(400, _error_body(CfError(400, 6007, "Malformed JSON in request body")), headers)
             return None
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PUT(self) -> None:
-            self._handle("PUT")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
 
     return Handler
 

@@ -31,6 +31,28 @@ class JsonHandler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
 
+class RoutedHandler(JsonHandler):
+    """Every HTTP method goes to `handle_method(method)`: an emulator routes by path itself."""
+
+    def handle_method(self, method: str) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self.handle_method("GET")
+
+    def do_POST(self) -> None:
+        self.handle_method("POST")
+
+    def do_PUT(self) -> None:
+        self.handle_method("PUT")
+
+    def do_PATCH(self) -> None:
+        self.handle_method("PATCH")
+
+    def do_DELETE(self) -> None:
+        self.handle_method("DELETE")
+
+
 def serve_in_background(handler: type[BaseHTTPRequestHandler], host: str, port: int, name: str) -> ThreadingHTTPServer:
     """Serve in a daemon thread; the caller owns `server.shutdown()`."""
     server = ThreadingHTTPServer((host, port), handler)
