@@ -4,8 +4,9 @@ of Instantly's OpenAPI document as the `instantlyai` SDK generates them, which t
 - `POST /api/v2/accounts`: the 12 required fields, the documented optional ones and nothing else (unknown
   fields are a 400, as `additionalProperties: false`); `provider_code` 1 (custom IMAP/SMTP), 2, 3, 4 or 8;
   an address already in the workspace is a 400. The new account's connection is tested at once, as
-  Instantly does: with a `connection_test`, status 1 (active) when both logins work, else -1 (connection
-  error) and a `status_message` with the server's reply; without one, every account connects.
+  Instantly does: with a `connection_test` (`login_test`: real SMTP and IMAP logins), status 1 (active)
+  when both logins work, else -1 (connection error) and a `status_message` with the server's reply;
+  without one, every account connects.
 - `GET /api/v2/accounts/{email}` (404 when unknown), `PATCH` (only the documented updatable fields:
   passwords and hosts are not among them, so a new password means a new account), `DELETE`,
   `POST .../pause` and `.../resume` (status 2 and back), `GET /api/v2/accounts` (`limit` 1-100,
@@ -21,7 +22,10 @@ of Instantly's OpenAPI document as the `instantlyai` SDK generates them, which t
 
 from __future__ import annotations
 
+import imaplib
 import json
+import smtplib
+import ssl
 import threading
 import time
 import uuid
@@ -74,13 +78,66 @@ ORGANIZATION = "0198e874-1315-75e4-8094-644feeb142bc"
 ConnectionTest = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+def login_test(address_of: Callable[[str], str]) -> ConnectionTest:
+    """The connection test Instantly runs on a new account: an SMTP login (STARTTLS, or TLS on 465) and an
+    IMAP login over TLS, each host found with `address_of`. Certificates are not judged here (a sequencer
+    connects to whatever the account names); the logins are. None when both log in, else what failed."""
+    unverified = ssl.create_default_context()
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+
+    def test(account: dict[str, Any]) -> dict[str, Any] | None:
+        command = "CONN"
+        try:
+            host, port = address_of(account["smtp_host"]), int(account["smtp_port"])
+            ssl_only = port == 465
+            smtp = (
+                smtplib.SMTP_SSL(host, port, context=unverified, timeout=20)
+                if ssl_only
+                else smtplib.SMTP(host, port, timeout=20)
+            )
+            with smtp:
+                if not ssl_only:
+                    smtp.starttls(context=unverified)
+                command = "AUTH PLAIN"
+                smtp.login(account["smtp_username"], account["smtp_password"])
+            command = "IMAP LOGIN"
+            imap = imaplib.IMAP4_SSL(
+                address_of(account["imap_host"]), int(account["imap_port"]), ssl_context=unverified
+            )
+            try:
+                imap.login(account["imap_username"], account["imap_password"])
+            finally:
+                imap.logout()
+        except smtplib.SMTPResponseException as exc:
+            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            reply = f"{exc.smtp_code} {text}"
+            return {
+                "code": "EAUTH",
+                "command": command,
+                "responseCode": exc.smtp_code,
+                "response": reply,
+                "e_message": reply,
+            }
+        except (imaplib.IMAP4.error, OSError, smtplib.SMTPException, ValueError) as exc:
+            return {"code": "EAUTH" if command != "CONN" else "ECONNECTION", "command": command, "e_message": str(exc)}
+        return None
+
+    return test
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
 
     def body(self) -> dict[str, Any]:
-        names = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}
+        names = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+        }
         return {"statusCode": self.status, "error": names.get(self.status, "Error"), "message": self.message}
 
 
@@ -265,6 +322,8 @@ def make_handler(emu: InstantlyEmulator) -> type[RoutedHandler]:
                 self.reply(200, _route(emu, method, url.path.strip("/").split("/"), q, body))
             except ApiError as exc:
                 self.reply(exc.status, exc.body(), exc.headers)
+            except Exception as exc:  # an emulator bug answers 500, as a server would, instead of hanging up
+                self.reply(500, ApiError(500, f"{type(exc).__name__}: {exc}").body())
             return None
 
     return Handler

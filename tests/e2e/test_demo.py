@@ -24,13 +24,14 @@ from typing import Any
 import dkim
 import dns.resolver
 import httpx
+import instantlyai
 import psycopg
 import pytest
 from pulumi import automation as auto
 
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
-from mailbox_iac.sandbox import run
+from mailbox_iac.sandbox import instantly, run
 from tests.conftest import REPO
 from tests.mailhost.conftest import TLS
 
@@ -79,6 +80,16 @@ class Demo:
 
     def cloudflare(self) -> dict[str, Any]:
         return httpx.get(self.info["cloudflare_url"].replace("/client/v4", "/_emulator/state")).json()
+
+    def address_of(self, name: str) -> str:
+        return str(self.resolver.resolve(name, "A")[0])
+
+    def export(self, *options: str) -> str:
+        """`mailbox-iac export` of the stack, as a user runs it."""
+        argv = [sys.executable, "-m", "mailbox_iac", "export", "-s", "demo", "--sandbox", *options]
+        done = subprocess.run(argv, cwd=self.root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def txt(self, name: str) -> str:
         return "".join(s.decode() for s in self.resolver.resolve(name, "TXT")[0].strings)
@@ -165,16 +176,13 @@ def test_real_mail_with_dkim_verified_through_dns(demo: Demo) -> None:
 def test_instantly_import_file_logs_in_like_a_sequencer(demo: Demo) -> None:
     """`export --format instantly-csv --show-secrets` as a sequencer would read it: every row's IMAP and SMTP
     settings and passwords log in, with the certificate verified for the host the file names."""
-    argv = [sys.executable, "-m", "mailbox_iac", "export", "-s", "demo", "--sandbox", "--show-secrets"]
-    done = subprocess.run([*argv, "--format", "instantly-csv"], cwd=demo.root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    rows = list(csv.DictReader(io.StringIO(demo.export("--format", "instantly-csv", "--show-secrets"))))
     assert sorted(r["Email"] for r in rows) == ["ada@demo-a.example", "grace@demo-a.example", "linus@demo-b.example"]
     verified = ssl.create_default_context(cafile=demo.info["tls_roots"])
     chain_only = ssl.create_default_context(cafile=demo.info["tls_roots"])
     chain_only.check_hostname = False  # the logins connect to the address; the name is checked just before
     for row in rows:
-        ip = str(demo.resolver.resolve(row["IMAP Host"], "A")[0])
+        ip = demo.address_of(row["IMAP Host"])
         raw = socket.create_connection((ip, int(row["IMAP Port"])), timeout=20)
         verified.wrap_socket(raw, server_hostname=row["IMAP Host"]).close()  # good for the name the file gives
         imap = imaplib.IMAP4_SSL(ip, int(row["IMAP Port"]), ssl_context=chain_only)
@@ -189,10 +197,7 @@ def test_instantly_import_file_logs_in_like_a_sequencer(demo: Demo) -> None:
 def test_the_registry_holds_the_demos_rows(demo: Demo, kind: str, request: pytest.FixtureRequest) -> None:
     """`export --to` of the deployed demo, as a warm-up engine or an inbox would read it back."""
     url = f"sqlite:///{demo.root}/registry.db" if kind == "sqlite" else request.getfixturevalue("postgres")
-    argv = [sys.executable, "-m", "mailbox_iac", "export", "-s", "demo", "--sandbox", "--to", url]
-    done = subprocess.run(argv, cwd=demo.root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "1 tenants, 1 servers, 2 domains, 3 mailboxes; passwords not written" in done.stdout
+    assert "1 tenants, 1 servers, 2 domains, 3 mailboxes; passwords not written" in demo.export("--to", url)
     query = (
         "SELECT m.address, m.smtp_host, s.ip FROM mailboxes m JOIN servers s ON s.tenant = m.tenant "
         "WHERE m.tenant = 'demo' ORDER BY 1"  # the core tests' tenants may share the PostgreSQL server
@@ -209,6 +214,44 @@ def test_the_registry_holds_the_demos_rows(demo: Demo, kind: str, request: pytes
         ("grace@demo-a.example", "mail.demo-a.example", ip),
         ("linus@demo-b.example", "mail.demo-a.example", ip),
     ]
+
+
+def test_the_instantly_emulators_connection_test_logs_in_to_the_host(demo: Demo) -> None:
+    """The emulated Instantly tests a new account as Instantly does, over real SMTP and IMAP logins to the
+    demo's host: the deployed passwords connect (status 1); a wrong one is a connection error carrying the
+    host's own SMTP reply. Driven by the instantlyai SDK."""
+    passwords = demo.stack.outputs()["mailbox_passwords"].value
+    emu = instantly.InstantlyEmulator({"k"}, connection_test=instantly.login_test(demo.address_of))
+    server = instantly.serve(emu)
+    rows = list(csv.DictReader(io.StringIO(demo.export("--format", "instantly-csv"))))
+    try:
+        with instantlyai.Instantly(api_key="k", base_url=f"http://127.0.0.1:{server.server_address[1]}") as client:
+            made = {}
+            for row in rows:
+                fields = {
+                    "email": row["Email"],
+                    "first_name": row["First Name"],
+                    "last_name": row["Last Name"],
+                    "provider_code": 1,
+                    "imap_username": row["IMAP Username"],
+                    "imap_password": passwords[row["Email"]],
+                    "imap_host": row["IMAP Host"],
+                    "imap_port": int(row["IMAP Port"]),
+                    "smtp_username": row["SMTP Username"],
+                    "smtp_password": passwords[row["Email"]],
+                    "smtp_host": row["SMTP Host"],
+                    "smtp_port": int(row["SMTP Port"]),
+                }
+                if row["Email"].startswith("grace@"):
+                    fields["smtp_password"] = fields["imap_password"] = "not-" + passwords[row["Email"]]
+                made[row["Email"]] = client.accounts.create(**fields)
+    finally:
+        server.shutdown()
+    status = {address: int(a.status.value) if a.status else 0 for address, a in made.items()}
+    assert status == {"ada@demo-a.example": 1, "grace@demo-a.example": -1, "linus@demo-b.example": 1}
+    problem = made["grace@demo-a.example"].status_message
+    assert problem is not None and problem.responseCode == 535 and problem.command == "AUTH PLAIN"
+    assert problem.response is not None and problem.response.startswith("535 ")
 
 
 def test_no_secret_in_plaintext_state(demo: Demo) -> None:
