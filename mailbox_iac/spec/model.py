@@ -225,6 +225,35 @@ class Defaults(Strict):
     ttl: int = Field(3600, ge=60, le=86400, description="TTL of every DNS record, seconds")
 
 
+SEQUENCER_KEY_PATTERN = r"^[a-z][A-Za-z0-9]{0,39}$"
+SequencerName = Annotated[
+    str, AfterValidator(lambda v: names.check_identifier(v, "sequencer name")), _pattern(names.IDENTIFIER_PATTERN)
+]
+
+
+class SequencerSettings(Strict):
+    """What a sequencer gets of a mailbox, over the mailbox's own settings."""
+
+    daily_limit: int | None = Field(None, ge=1, le=DAILY_LIMIT_MAX, description="sends per day there")
+    warmup: Warmup | None = Field(None, description="its warm-up there; fields not set come from the mailbox")
+
+
+class Sequencer(SequencerSettings):
+    """A sequencer workspace the tenant's mailboxes are connected to (one account per mailbox)."""
+
+    kind: Literal["instantly", "smartlead"]
+    api_key: str = Field(
+        pattern=SEQUENCER_KEY_PATTERN,
+        description="the NAME of the stack secret holding the workspace's API key (`pulumi config set --secret "
+        "mailbox-iac:<api_key> ...`), never the key itself",
+    )
+    domains: list[Hostname] | None = Field(None, description="the domains whose mailboxes it gets; default: all")
+    mailboxes: list[Address] | None = Field(None, description="single mailboxes it gets (with or instead of domains)")
+    overrides: dict[Address, SequencerSettings] = Field(
+        default_factory=dict, description="per mailbox (address): its daily limit or warm-up there"
+    )
+
+
 class TenantSpec(Strict):
     """One tenant's desired mailboxes (`specs/<tenant>.yaml`)."""
 
@@ -241,3 +270,6 @@ class TenantSpec(Strict):
     )
     servers: dict[ServerName, Server]
     domains: list[Domain]
+    sequencers: dict[SequencerName, Sequencer] = Field(
+        default_factory=dict, description="sequencer workspaces (by a name of yours) that get the mailboxes"
+    )

@@ -77,12 +77,25 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class SequencerAccount:
+    """One mailbox's account in one sequencer workspace, its settings there resolved."""
+
+    sequencer: str  # the spec's name for the workspace
+    kind: str  # instantly, smartlead
+    api_key: str  # the name of the stack secret holding the workspace's key
+    address: str
+    daily_limit: int
+    warmup: Warmup
+
+
+@dataclass(frozen=True)
 class Tenant:
     tenant: str
     ttl: int
     servers: dict[str, Server]
     domains: tuple[Domain, ...]  # forwards include the role and report addresses (spec/roles.py)
     warnings: tuple[Problem, ...] = ()  # valid, but receivers will not do what the spec seems to want
+    sequencer_accounts: tuple[SequencerAccount, ...] = ()
 
 
 @functools.cache
@@ -258,7 +271,40 @@ def resolve(spec: TenantSpec) -> tuple[Tenant, list[Problem]]:
     forwards = roles.role_forwards(domains, postmaster) if postmaster else {}
     domains = [replace(d, forwards={**d.forwards, **forwards.get(d.name, {})}) for d in domains]
     warnings = _warnings(spec, domains, postmaster)
-    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains), warnings), problems
+    accounts = _sequencer_accounts(spec, domains, problems)
+    return Tenant(spec.tenant, spec.defaults.ttl, servers, tuple(domains), warnings, accounts), problems
+
+
+def _sequencer_accounts(
+    spec: TenantSpec, domains: list[Domain], problems: list[Problem]
+) -> tuple[SequencerAccount, ...]:
+    """Each sequencer's mailboxes (its domains' and its single ones; every mailbox when it names neither),
+    with the sequencer's and the override's settings over the mailbox's own."""
+    by_address = {m.address: m for d in domains for m in d.mailboxes}
+    by_domain = {d.name: [m.address for m in d.mailboxes] for d in domains}
+    accounts = []
+    for name, seq in spec.sequencers.items():
+        loc: Loc = ("sequencers", name)
+        chosen: dict[str, None] = {}
+        for k, domain in enumerate(seq.domains or []):
+            if domain not in by_domain:
+                problems.append((loc + ("domains", k), f"{domain!r} is not one of the tenant's domains"))
+            chosen.update(dict.fromkeys(by_domain.get(domain, [])))
+        for k, address in enumerate(seq.mailboxes or []):
+            if address not in by_address:
+                problems.append((loc + ("mailboxes", k), f"{address!r} is not one of the tenant's mailboxes"))
+            chosen[address] = None
+        if seq.domains is None and seq.mailboxes is None:
+            chosen = dict.fromkeys(by_address)
+        for address in seq.overrides:
+            if address not in chosen:
+                problems.append((loc + ("overrides", address), f"{address!r} is not a mailbox this sequencer gets"))
+        for address in (a for a in chosen if a in by_address):
+            mailbox, override = by_address[address], seq.overrides.get(address)
+            warmup = merged(merged(mailbox.warmup, seq.warmup, Warmup), override.warmup if override else None, Warmup)
+            limit = (override.daily_limit if override else None) or seq.daily_limit or mailbox.daily_limit
+            accounts.append(SequencerAccount(name, seq.kind, seq.api_key, address, limit, warmup))
+    return tuple(accounts)
 
 
 def _postmaster(spec: TenantSpec, domains: list[Domain], problems: list[Problem]) -> str:

@@ -67,7 +67,7 @@ def test_validate_json_format(tmp_path: Path) -> None:
         "line": 5,
         "column": 1,
         "field": "owner",
-        "message": "unknown field (allowed: version, tenant, defaults, postmaster, servers, domains)",
+        "message": "unknown field (allowed: version, tenant, defaults, postmaster, servers, domains, sequencers)",
     }
 
 
