@@ -1,0 +1,1 @@
+"""Clients of the sequencers a tenant's mailboxes are connected to (Instantly, Smartlead)."""
