@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mailbox_iac.spec import names
+
 COLUMNS = [
     "email",
     "password",
@@ -61,14 +63,11 @@ Cell = Callable[[dict[str, Any]], object]
 
 
 def _first_name(row: dict[str, Any]) -> str:
-    """The display name's first word (the local part when there is no name): sequencers split names."""
-    name, email = str(row["from_name"]).strip(), str(row["email"])
-    return name.split(" ", 1)[0] if name else email.split("@")[0]
+    return names.name_parts(str(row["from_name"]), str(row["email"]))[0]
 
 
 def _last_name(row: dict[str, Any]) -> str:
-    name = str(row["from_name"]).strip()
-    return name.split(" ", 1)[1].strip() if " " in name else ""
+    return names.name_parts(str(row["from_name"]), str(row["email"]))[1]
 
 
 def _flag(key: str) -> Cell:

@@ -32,6 +32,7 @@ from mailbox_iac.mailhost.resources import Certificate, Mailbox, MailHost
 from mailbox_iac.plan.model import DesiredState, DkimPublicKey, DnsRecord, Facts, MailboxPlan, ServerIp, record_key
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.readiness import Published, Readiness
+from mailbox_iac.sequencers.resources import SequencerAccount
 from mailbox_iac.servers import registry
 from mailbox_iac.servers.backend import DeclaredServer, ServerOptions
 from mailbox_iac.spec.errors import SpecInvalid
@@ -242,10 +243,10 @@ def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
         )
 
 
-def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dict[str, Password], dict[str, Any]]:
+def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dict[str, Password], dict[str, Readiness]]:
     """Each mailbox: its password, its account on the host, and the readiness gate after all it needs."""
     passwords: dict[str, Password] = {}
-    ready: dict[str, pulumi.Output[bool]] = {}
+    ready: dict[str, Readiness] = {}
     ipv6 = {host.server: host.ipv6 for host in state.mailhosts}
     for m in state.mailboxes:
         password = passwords[m.address] = Password(
@@ -278,8 +279,24 @@ def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dic
             opts=pulumi.ResourceOptions(
                 depends_on=[account, h.rdns[m.server], h.certs[m.server], *(h.dns[r.key] for r in domain_records)]
             ),
-        ).ready
+        )
     return passwords, ready
+
+
+def _sequencer_accounts(state: DesiredState, passwords: dict[str, Password], ready: dict[str, Readiness]) -> None:
+    """Each mailbox's account in the sequencer workspaces that get it, added once the mailbox is ready (a
+    sequencer never gets a mailbox that cannot log in); the workspace's key from its stack secret."""
+    cfg = pulumi.Config("mailbox-iac")
+    mailboxes = {m.address: m for m in state.mailboxes}
+    for a in state.sequencer_accounts:
+        SequencerAccount(
+            f"sequencer-{a.sequencer}-{a.address}",
+            plan=a,
+            mailbox=mailboxes[a.address],
+            api_key=cfg.require_secret(a.api_key),
+            password=passwords[a.address].password,
+            opts=pulumi.ResourceOptions(depends_on=[ready[a.address]]),
+        )
 
 
 def declare(state: DesiredState, settings: Settings) -> None:
@@ -301,7 +318,8 @@ def declare(state: DesiredState, settings: Settings) -> None:
     _dns(state, settings, h)
     _mail_hosts(state, settings, h)
     passwords, ready = _mailboxes(state, settings, h)
-    _export(state, h, passwords, ready)
+    _sequencer_accounts(state, passwords, ready)
+    _export(state, h, passwords, {a: gate.ready for a, gate in ready.items()})
 
 
 def _export(state: DesiredState, h: Handles, passwords: dict[str, Password], ready: dict[str, Any]) -> None:

@@ -88,6 +88,9 @@ ENVIRONMENT = (
     Setting("MAILBOX_IAC_ACME_DIRECTORY", "the ACME directory where the stack sets none"),
     Setting("MAILBOX_IAC_ACME_CA", "a PEM file the hosts' certbot trusts for that directory"),
     Setting(
+        "MAILBOX_IAC_INSTANTLY_URL", "Instantly's API root where the provider runs (default https://api.instantly.ai)"
+    ),
+    Setting(
         "MAILBOX_IAC_ALLOW",
         "guard-rail opt-ins for this run, comma-separated: mass-changes, server-replacement, destroy (`--allow`)",
     ),

@@ -118,6 +118,21 @@ class MailboxPlan:
 
 
 @dataclass(frozen=True)
+class SequencerAccountPlan:
+    """A mailbox's account in a sequencer workspace: what the sequencer is told (names, limit, warm-up in
+    its own terms); the connection settings come from the mailbox's plan, the password from its secret."""
+
+    sequencer: str
+    kind: str
+    api_key: str  # the NAME of the stack secret holding the workspace's key
+    address: str
+    first_name: str
+    last_name: str
+    daily_limit: int
+    warmup: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class MailHostPlan:
     server: str
     hostname: str
@@ -144,6 +159,7 @@ class DesiredState:
     dkim_keys: tuple[DkimKeyPlan, ...]
     mailhosts: tuple[MailHostPlan, ...]
     mailboxes: tuple[MailboxPlan, ...]
+    sequencer_accounts: tuple[SequencerAccountPlan, ...] = ()
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

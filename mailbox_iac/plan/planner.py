@@ -17,12 +17,14 @@ from mailbox_iac.plan.model import (
     MailboxPlan,
     MailHostPlan,
     Reference,
+    SequencerAccountPlan,
     ServerIp,
     ServerPlan,
 )
+from mailbox_iac.sequencers.terms import instantly_warmup
 from mailbox_iac.spec import roles
-from mailbox_iac.spec.names import is_within
-from mailbox_iac.spec.resolve import Domain, Mailbox, Server, Tenant
+from mailbox_iac.spec.names import is_within, name_parts
+from mailbox_iac.spec.resolve import Domain, Mailbox, SequencerAccount, Server, Tenant
 
 
 def server_label(tenant: str, server: str) -> str:
@@ -156,6 +158,8 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
         _domain_records(r, d, tenant.servers[d.server], facts)
     _report_authorisations(r, tenant.domains)
 
+    mailboxes = tuple(_mailbox(d, tenant.servers[d.server], m) for d in tenant.domains for m in d.mailboxes)
+    by_address = {m.address: m for m in mailboxes}
     return DesiredState(
         tenant=tenant.tenant,
         servers=tuple(
@@ -182,5 +186,20 @@ def plan(tenant: Tenant, facts: Facts | None = None) -> DesiredState:
         mailhosts=tuple(
             _mailhost(s, [d for d in tenant.domains if d.server == s.name]) for s in tenant.servers.values()
         ),
-        mailboxes=tuple(_mailbox(d, tenant.servers[d.server], m) for d in tenant.domains for m in d.mailboxes),
+        mailboxes=mailboxes,
+        sequencer_accounts=tuple(_sequencer_account(a, by_address[a.address]) for a in tenant.sequencer_accounts),
+    )
+
+
+def _sequencer_account(account: SequencerAccount, mailbox: MailboxPlan) -> SequencerAccountPlan:
+    first, last = name_parts(mailbox.display_name, mailbox.address)
+    return SequencerAccountPlan(
+        sequencer=account.sequencer,
+        kind=account.kind,
+        api_key=account.api_key,
+        address=account.address,
+        first_name=first,
+        last_name=last,
+        daily_limit=account.daily_limit,
+        warmup=instantly_warmup(account.warmup),
     )

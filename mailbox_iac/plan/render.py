@@ -34,6 +34,13 @@ def as_text(state: DesiredState) -> str:
             f"  {m.address:<40} smtp {m.smtp_host}:{m.smtp_port} imap {m.imap_host}:{m.imap_port} "
             f"limit {m.daily_limit}/day{_warmup(m.warmup)}"
         )
+    if state.sequencer_accounts:
+        out += ["", f"sequencer accounts ({len(state.sequencer_accounts)}):"]
+        out += [
+            f"  {a.sequencer:<12} {a.kind:<10} {a.address:<40} limit {a.daily_limit}/day, "
+            f"warm-up {a.warmup['limit']}/day"
+            for a in state.sequencer_accounts
+        ]
     return "\n".join(out) + "\n"
 
 

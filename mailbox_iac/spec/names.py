@@ -96,3 +96,13 @@ def check_display_name(value: str) -> str:
 
 def is_within(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
+
+
+def name_parts(display_name: str, address: str) -> tuple[str, str]:
+    """(first, last) as sequencers want names: the display name's first word and the rest; the local part
+    when there is no display name."""
+    name = display_name.strip()
+    if not name:
+        return address.split("@")[0], ""
+    first, _, last = name.partition(" ")
+    return first, last.strip()

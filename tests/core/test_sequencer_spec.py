@@ -24,8 +24,8 @@ sequencers:
     overrides:
       alice@acme-mail.com: {daily_limit: 5, warmup: {reply_rate_percent: 50}}
   sales:
-    kind: smartlead
-    api_key: smartleadApiKey
+    kind: instantly
+    api_key: salesApiKey
     domains: [acme-outreach.com]
     mailboxes: [bob@acme-mail.com]
 """
@@ -54,6 +54,7 @@ def test_each_workspace_gets_its_mailboxes_with_its_settings_over_theirs(tmp_pat
     ]
     alice, dave = got["outreach", "alice@acme-mail.com"], got["outreach", "dave@acme-outreach.com"]
     assert (alice.kind, alice.api_key, alice.daily_limit) == ("instantly", "instantlyApiKey", 5)
+    assert got["sales", "bob@acme-mail.com"].api_key == "salesApiKey"
     assert (alice.warmup.max_per_day, alice.warmup.reply_rate_percent) == (10, 50)
     assert (dave.daily_limit, dave.warmup.max_per_day) == (20, 10)  # the workspace's warm-up over dave's 25
     sales_bob, sales_erin = got["sales", "bob@acme-mail.com"], got["sales", "erin@acme-outreach.com"]
@@ -75,14 +76,14 @@ def test_a_spec_without_sequencers_has_no_accounts() -> None:
             "not a mailbox this sequencer gets",
         ),
         ({"api_key": "sk_live_0123456789abcdef"}, "sequencers.sales.api_key", "should match pattern"),
-        ({"kind": "lemlist"}, "sequencers.sales.kind", "'instantly' or 'smartlead'"),
+        ({"kind": "smartlead"}, "sequencers.sales.kind", "'instantly'"),
         ({"daily_limit": 0}, "sequencers.sales.daily_limit", "greater than or equal to 1"),
     ],
 )
 def test_mistakes_are_refused_where_they_stand(
     tmp_path: Path, change: dict[str, Any], where: str, message: str
 ) -> None:
-    sales: dict[str, Any] = {"kind": "smartlead", "api_key": "smartleadApiKey", "domains": ["acme-outreach.com"]}
+    sales: dict[str, Any] = {"kind": "instantly", "api_key": "salesApiKey", "domains": ["acme-outreach.com"]}
     extra = "\n" + yaml.safe_dump({"sequencers": {"sales": {**sales, **change}}}, sort_keys=False)
     path = acme_with(tmp_path, extra)
     with pytest.raises(SpecInvalid) as info:

@@ -1,0 +1,19 @@
+"""A mailbox's settings in each sequencer's own terms. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailbox_iac.spec.model import Warmup
+
+INSTANTLY_MAX_INCREMENT = 4  # Instantly's warm-up increment: 'disabled' or '0'..'4' more a day
+
+
+def instantly_warmup(warmup: Warmup) -> dict[str, Any]:
+    """Instantly's `warmup` object: its daily volume, ramp and reply rate (the ramp capped at Instantly's 4)."""
+    step = min(warmup.increment_per_day, INSTANTLY_MAX_INCREMENT)
+    return {
+        "limit": warmup.max_per_day,
+        "increment": str(step) if step else "disabled",
+        "reply_rate": warmup.reply_rate_percent,
+    }
