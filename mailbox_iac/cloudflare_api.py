@@ -5,12 +5,12 @@ a fleet's parallel stacks never earn the 5-minute block. Writes stay with the Cl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from mailbox_iac import retrying
 from mailbox_iac.ratelimit import RateLimiter, machine_wide
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
@@ -62,33 +62,31 @@ def request(
     attempts: int = 6,
 ) -> dict[str, Any]:
     """One call, its envelope checked (`success`, or CloudflareError with the API's messages and codes);
-    transient answers (429, 5xx, a body that is not JSON such as an edge's HTML page, a dropped
-    connection) retried after `Retry-After`, else with exponential backoff."""
-    status = 0
-    for attempt in range(1, attempts + 1):
-        try:
-            with _budget(api).slot():
-                response = api.request(method, path, params=dict(params or {}), json=dict(body) if body else None)
-            status = response.status_code
-            data: dict[str, Any] = response.json()
-        except (httpx.TransportError, ValueError) as exc:
-            problem = f"HTTP {status} with a body that is not JSON" if status else type(exc).__name__
-            wait = 2.0 ** (attempt - 1)
-        else:
-            if status != 429 and status < 500 and data.get("success"):
-                return data
-            errors = data.get("errors") or []
-            detail = "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors) or "no error detail"
-            problem = f"HTTP {status}: {detail}"
-            if status != 429 and status < 500:
-                raise CloudflareError(f"Cloudflare {method} {path}: {problem}", status)
-            wait = float(response.headers.get("Retry-After") or 2.0 ** (attempt - 1))
-        if attempt == attempts:
-            raise CloudflareError(
-                f"Cloudflare {method} {path}: still failing after {attempts} attempts: {problem}", status
-            )
-        time.sleep(min(wait, 60.0))
-    raise AssertionError("unreachable")
+    transient answers retried (retrying.py)."""
+    data: dict[str, Any] = retrying.call(
+        api,
+        _budget(api),
+        method,
+        path,
+        answered=_answered,
+        refused=_error,
+        failed=_error,
+        params=dict(params or {}),
+        body=dict(body) if body else None,
+        attempts=attempts,
+    )
+    return data
+
+
+def _answered(status: int, data: Any) -> str | None:
+    if status != 429 and status < 500 and data.get("success"):
+        return None
+    errors = data.get("errors") or []
+    return "; ".join(f"{e.get('message')} ({e.get('code')})" for e in errors) or "no error detail"
+
+
+def _error(message: str, status: int) -> CloudflareError:
+    return CloudflareError(f"Cloudflare {message}", status)
 
 
 def zone_records(api: httpx.Client, zone: str) -> list[dict[str, Any]]:

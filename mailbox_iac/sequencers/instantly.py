@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from mailbox_iac import retrying
 from mailbox_iac.errors import Permanent
 from mailbox_iac.ratelimit import RateLimiter, machine_wide
 
@@ -70,29 +70,25 @@ class InstantlyClient:
                 raise
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        status, problem = 0, ""
-        for attempt in range(1, self.attempts + 1):
-            wait = 2.0 ** (attempt - 1)
-            try:
-                with self._budget.slot():
-                    response = self._http.request(method, path, json=body)
-                status = response.status_code
-                data = response.json()
-            except (httpx.TransportError, ValueError) as exc:
-                problem = f"HTTP {status} with a body that is not JSON" if status else type(exc).__name__
-            else:
-                if status < 400 and isinstance(data, dict):
-                    return data
-                message = data.get("message") if isinstance(data, dict) else None
-                problem = f"HTTP {status}: {message or 'no message'}"
-                if status != 429 and status < 500:
-                    raise InstantlyRefused(f"Instantly {method} {path}: {problem}", status)
-                wait = float(response.headers.get("retry-after") or wait)
-            if attempt < self.attempts:
-                time.sleep(min(wait, 60.0))
-        raise InstantlyError(
-            f"Instantly {method} {path}: still failing after {self.attempts} attempts: {problem}", status
+        data: dict[str, Any] = retrying.call(
+            self._http,
+            self._budget,
+            method,
+            path,
+            answered=_answered,
+            refused=lambda message, status: InstantlyRefused(f"Instantly {message}", status),
+            failed=lambda message, status: InstantlyError(f"Instantly {message}", status),
+            body=body,
+            attempts=self.attempts,
         )
+        return data
+
+
+def _answered(status: int, data: Any) -> str | None:
+    if status < 400 and isinstance(data, dict):
+        return None
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message or "no message")
 
 
 def _path(address: str) -> str:
