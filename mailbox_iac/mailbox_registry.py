@@ -114,7 +114,8 @@ def snapshot(outputs: dict[str, Any], passwords: dict[str, str] | None) -> dict[
         domains[m["domain"]] = {"domain": m["domain"], "tenant": tenant, "server": m["server"]}
         box = {c: (None if row.get(c) == "" else row.get(c)) for c in TABLES[3].columns}
         box |= {"address": row["email"], "tenant": tenant, "domain": m["domain"], "server": m["server"]}
-        boxes.append(box | {"display_name": row["from_name"]})
+        box["display_name"] = row["from_name"]
+        boxes.append(box)
     return {
         "tenants": [{"tenant": tenant}],
         "servers": servers,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import Resource
 
 from mailbox_iac.plan.model import MailboxPlan, SequencerAccountPlan
-from mailbox_iac.sequencers.provider import SequencerAccountProvider
+from mailbox_iac.sequencers.provider import SETTINGS, SequencerAccountProvider
 
 
 class SequencerAccount(Resource, module="sequencers", name="Account"):
@@ -25,13 +24,11 @@ class SequencerAccount(Resource, module="sequencers", name="Account"):
         mailbox: MailboxPlan,
         api_key: pulumi.Input[str],
         password: pulumi.Input[str],
-        base_url: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        settings = asdict(plan)
         props: dict[str, Any] = {
             "kind": plan.kind,
-            "base_url": base_url,
+            "base_url": "",  # the provider's MAILBOX_IAC_INSTANTLY_URL, else Instantly's own
             "api_key": api_key,
             "address": plan.address,
             "username": mailbox.username,
@@ -40,7 +37,7 @@ class SequencerAccount(Resource, module="sequencers", name="Account"):
             "smtp_port": mailbox.smtp_port,
             "imap_host": mailbox.imap_host,
             "imap_port": mailbox.imap_port,
-            **{k: settings[k] for k in ("first_name", "last_name", "daily_limit", "warmup")},
+            **{k: getattr(plan, k) for k in SETTINGS},
             "status": None,
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=["api_key", "password"])
