@@ -91,6 +91,22 @@ def machine_wide(service: str, identity: str, burst: int, window: float, path: s
     with _limiters_lock:
         if key not in _limiters:
             digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-            where = path or os.path.join(tempfile.gettempdir(), f"mailbox-iac-{service}-{digest}.rate")
+            name = f"mailbox-iac-{service}-{digest}-{burst}per{window:g}s.rate"
+            where = path or os.path.join(tempfile.gettempdir(), name)
             _limiters[key] = RateLimiter(burst, window, where)
         return _limiters[key]
+
+
+class Budgets:
+    """Several budgets of one API at once (Smartlead: 10 a second and 60 a minute): a request takes a
+    slot in each, always in the same order."""
+
+    def __init__(self, *limiters: RateLimiter) -> None:
+        self.limiters = limiters
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with contextlib.ExitStack() as held:
+            for limiter in self.limiters:
+                held.enter_context(limiter.slot())
+            yield

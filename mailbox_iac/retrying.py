@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from mailbox_iac.ratelimit import RateLimiter
+from mailbox_iac.ratelimit import Budgets, RateLimiter
 
 # (status, decoded body) -> None when the body is the answer, else what the API said was wrong
 Answered = Callable[[int, Any], str | None]
@@ -21,7 +21,7 @@ Failure = Callable[[str, int], Exception]
 
 def call(
     api: httpx.Client,
-    budget: RateLimiter,
+    budget: RateLimiter | Budgets,
     method: str,
     path: str,
     *,

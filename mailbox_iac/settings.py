@@ -91,6 +91,10 @@ ENVIRONMENT = (
         "MAILBOX_IAC_INSTANTLY_URL", "Instantly's API root where the provider runs (default https://api.instantly.ai)"
     ),
     Setting(
+        "MAILBOX_IAC_SMARTLEAD_URL",
+        "Smartlead's API root where the provider runs (default https://server.smartlead.ai)",
+    ),
+    Setting(
         "MAILBOX_IAC_ALLOW",
         "guard-rail opt-ins for this run, comma-separated: mass-changes, server-replacement, destroy (`--allow`)",
     ),

@@ -21,7 +21,7 @@ from mailbox_iac.plan.model import (
     ServerIp,
     ServerPlan,
 )
-from mailbox_iac.sequencers.terms import instantly_warmup
+from mailbox_iac.sequencers.terms import WARMUP_TERMS
 from mailbox_iac.spec import roles
 from mailbox_iac.spec.names import is_within, name_parts
 from mailbox_iac.spec.resolve import Domain, Mailbox, SequencerAccount, Server, Tenant
@@ -201,5 +201,5 @@ def _sequencer_account(account: SequencerAccount, mailbox: MailboxPlan) -> Seque
         first_name=first,
         last_name=last,
         daily_limit=account.daily_limit,
-        warmup=instantly_warmup(account.warmup),
+        warmup=WARMUP_TERMS[account.kind](account.warmup),
     )

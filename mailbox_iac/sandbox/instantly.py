@@ -22,15 +22,11 @@ of Instantly's OpenAPI document as the `instantlyai` SDK generates them, which t
 
 from __future__ import annotations
 
-import imaplib
 import json
-import smtplib
-import ssl
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -38,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailbox_iac.sandbox.jsonhttp import RoutedHandler, serve_in_background
+from mailbox_iac.sandbox.logins import Login, LoginFailure, LoginTest
 
 REQUIRED: dict[str, type | tuple[type, ...]] = {
     "email": str,
@@ -74,55 +71,35 @@ SECRET = ("imap_password", "smtp_password")
 PROVIDER_CODES = {1, 2, 3, 4, 8}
 ORGANIZATION = "0198e874-1315-75e4-8094-644feeb142bc"
 
-# A login check of a new account: None when SMTP and IMAP both log in, else Instantly's status_message.
-ConnectionTest = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+def _login(account: dict[str, Any]) -> Login:
+    return Login(
+        account["smtp_host"],
+        int(account["smtp_port"]),
+        account["smtp_username"],
+        account["smtp_password"],
+        account["imap_host"],
+        int(account["imap_port"]),
+        account["imap_username"],
+        account["imap_password"],
+    )
 
 
-def login_test(address_of: Callable[[str], str]) -> ConnectionTest:
-    """The connection test Instantly runs on a new account: an SMTP login (STARTTLS, or TLS on 465) and an
-    IMAP login over TLS, each host found with `address_of`. Certificates are not judged here (a sequencer
-    connects to whatever the account names); the logins are. None when both log in, else what failed."""
-    unverified = ssl.create_default_context()
-    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
-
-    def test(account: dict[str, Any]) -> dict[str, Any] | None:
-        command = "CONN"
-        try:
-            host, port = address_of(account["smtp_host"]), int(account["smtp_port"])
-            ssl_only = port == 465
-            smtp = (
-                smtplib.SMTP_SSL(host, port, context=unverified, timeout=20)
-                if ssl_only
-                else smtplib.SMTP(host, port, timeout=20)
-            )
-            with smtp:
-                if not ssl_only:
-                    smtp.starttls(context=unverified)
-                command = "AUTH PLAIN"
-                smtp.login(account["smtp_username"], account["smtp_password"])
-            command = "IMAP LOGIN"
-            imap = imaplib.IMAP4_SSL(
-                address_of(account["imap_host"]), int(account["imap_port"]), ssl_context=unverified
-            )
-            try:
-                imap.login(account["imap_username"], account["imap_password"])
-            finally:
-                imap.logout()
-        except smtplib.SMTPResponseException as exc:
-            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-            reply = f"{exc.smtp_code} {text}"
-            return {
-                "code": "EAUTH",
-                "command": command,
-                "responseCode": exc.smtp_code,
-                "response": reply,
-                "e_message": reply,
-            }
-        except (imaplib.IMAP4.error, OSError, smtplib.SMTPException, ValueError) as exc:
-            return {"code": "EAUTH" if command != "CONN" else "ECONNECTION", "command": command, "e_message": str(exc)}
-        return None
-
-    return test
+def _status_message(failure: LoginFailure) -> dict[str, Any]:
+    """Instantly's `status_message` of a failed connection test (nodemailer's error fields)."""
+    if failure.code is not None:
+        return {
+            "code": "EAUTH",
+            "command": failure.command,
+            "responseCode": failure.code,
+            "response": failure.reply,
+            "e_message": failure.reply,
+        }
+    return {
+        "code": "EAUTH" if failure.command != "CONN" else "ECONNECTION",
+        "command": failure.command,
+        "e_message": failure.reply,
+    }
 
 
 class ApiError(Exception):
@@ -144,7 +121,7 @@ class ApiError(Exception):
 @dataclass
 class InstantlyEmulator:
     keys: set[str]
-    connection_test: ConnectionTest | None = None
+    connection_test: LoginTest | None = None
     per_second: int = 100
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> account, passwords included
     requests: int = 0
@@ -190,7 +167,8 @@ class InstantlyEmulator:
                 "status": 1,
             }
             self.accounts[address] = account
-        problem = self.connection_test(account) if self.connection_test else None
+        failure = self.connection_test(_login(account)) if self.connection_test else None
+        problem = _status_message(failure) if failure else None
         with self.lock:
             account.update(status=-1 if problem else 1, status_message=problem)
             return _public(account)

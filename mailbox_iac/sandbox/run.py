@@ -33,9 +33,12 @@ from mailbox_iac.sandbox.cloudflare import serve as serve_cloudflare
 from mailbox_iac.sandbox.dnsserver import DnsServer, RootKey
 from mailbox_iac.sandbox.hostwinds import HostwindsEmulator, Instance
 from mailbox_iac.sandbox.hostwinds import serve as serve_hostwinds
-from mailbox_iac.sandbox.instantly import InstantlyEmulator, login_test
+from mailbox_iac.sandbox.instantly import InstantlyEmulator
 from mailbox_iac.sandbox.instantly import serve as serve_instantly
+from mailbox_iac.sandbox.logins import login_test
 from mailbox_iac.sandbox.receiver import Receiver
+from mailbox_iac.sandbox.smartlead import SmartleadEmulator
+from mailbox_iac.sandbox.smartlead import serve as serve_smartlead
 
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 GATEWAY = "198.51.100.1/24"
@@ -44,6 +47,7 @@ HOSTWINDS_KEY = "sandbox-hostwinds-key"
 # The sandbox holds nothing real.
 CLOUDFLARE_TOKEN = "sandbox-cloudflare-token-0000000000"  # noqa: S105  # nosec B105
 INSTANTLY_KEY = "sandbox-instantly-key-0000000000000"  # nosec B105
+SMARTLEAD_KEY = "sandbox-smartlead-key-0000000000000"  # nosec B105
 PASSPHRASE = "mailbox-iac-sandbox"  # noqa: S105  # nosec B105
 OPERATOR_KEY = "mailbox-iac"  # the name of the operators' SSH key at Hostwinds in the example specs
 
@@ -90,6 +94,7 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
         # and no Instantly.
         **({"MAILBOX_IAC_HEALTH_PROBE": info["receiver"]} if "receiver" in info else {}),
         **({"MAILBOX_IAC_INSTANTLY_URL": info["instantly_url"]} if "instantly_url" in info else {}),
+        **({"MAILBOX_IAC_SMARTLEAD_URL": info["smartlead_url"]} if "smartlead_url" in info else {}),
     }
 
 
@@ -183,11 +188,13 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
             raise OSError(f"{name}: no A record in the sandbox")
         return found[0][0]
 
-    # The emulated Instantly tests a new account's logins against the host its records name.
+    # The emulated sequencers test a new account's logins against the host its records name.
     instantly = InstantlyEmulator({INSTANTLY_KEY}, connection_test=login_test(address_of))
+    smartlead = SmartleadEmulator({SMARTLEAD_KEY}, connection_test=login_test(address_of))
     hw_http = serve_hostwinds(hw, "127.0.0.1", http_port)
     cf_http = serve_cloudflare(cf, "127.0.0.1", 0)
     instantly_http = serve_instantly(instantly, "127.0.0.1", 0)
+    smartlead_http = serve_smartlead(smartlead, "127.0.0.1", 0)
     root_key = RootKey()  # the sandbox's DNS root signs every answer asked for with the DO bit
     dns_local = DnsServer(lookup, "127.0.0.1", dns_port, root_key)
     dns_bridge = DnsServer(lookup, gateway, 53, root_key)  # what the VPS hosts ask (their resolvers forward here)
@@ -200,6 +207,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
         "hostwinds_url": f"http://127.0.0.1:{hw_http.server_address[1]}/cloud/api.php",
         "cloudflare_url": f"http://127.0.0.1:{cf_http.server_address[1]}/client/v4",
         "instantly_url": f"http://127.0.0.1:{instantly_http.server_address[1]}",
+        "smartlead_url": f"http://127.0.0.1:{smartlead_http.server_address[1]}",
         "dns": dns_local.address,
         "dns_bridge": dns_bridge.address,
         "bin": str(base / "bin"),
@@ -220,7 +228,7 @@ def serve(root: Path, zones: list[str], build_seconds: float = 1.0, dns_port: in
     stop.wait()
     for host in list(hosts.values()):
         host.stop()
-    for server in (hw_http, cf_http, instantly_http):
+    for server in (hw_http, cf_http, instantly_http, smartlead_http):
         server.shutdown()
     pebble.stop()
     mx.close()

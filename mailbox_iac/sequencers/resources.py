@@ -28,7 +28,7 @@ class SequencerAccount(Resource, module="sequencers", name="Account"):
     ) -> None:
         props: dict[str, Any] = {
             "kind": plan.kind,
-            "base_url": "",  # the provider's MAILBOX_IAC_INSTANTLY_URL, else Instantly's own
+            "base_url": "",  # the provider's MAILBOX_IAC_<KIND>_URL, else the sequencer's own
             "api_key": api_key,
             "address": plan.address,
             "username": mailbox.username,

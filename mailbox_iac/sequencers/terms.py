@@ -17,3 +17,16 @@ def instantly_warmup(warmup: Warmup) -> dict[str, Any]:
         "increment": str(step) if step else "disabled",
         "reply_rate": warmup.reply_rate_percent,
     }
+
+
+def smartlead_warmup(warmup: Warmup) -> dict[str, Any]:
+    """Smartlead's warm-up fields of an account: on or off, its daily volume, ramp and reply rate."""
+    return {
+        "warmup_enabled": warmup.enabled,
+        "total_warmup_per_day": warmup.max_per_day,
+        "daily_rampup": warmup.increment_per_day,
+        "reply_rate_percentage": warmup.reply_rate_percent,
+    }
+
+
+WARMUP_TERMS = {"instantly": instantly_warmup, "smartlead": smartlead_warmup}

@@ -241,7 +241,7 @@ class SequencerSettings(Strict):
 class Sequencer(SequencerSettings):
     """A sequencer workspace the tenant's mailboxes are connected to (one account per mailbox)."""
 
-    kind: Literal["instantly"] = Field(description="the sequencer (Smartlead is next)")
+    kind: Literal["instantly", "smartlead"] = Field(description="the sequencer")
     api_key: str = Field(
         pattern=SEQUENCER_KEY_PATTERN,
         description="the NAME of the stack secret holding the workspace's API key (`pulumi config set --secret "

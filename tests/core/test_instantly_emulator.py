@@ -14,6 +14,7 @@ import pytest
 from instantlyai.models import Warmup
 
 from mailbox_iac.sandbox import instantly
+from mailbox_iac.sandbox.logins import Login, LoginFailure
 
 KEY = "sandbox-instantly-key-0000"
 SECRET = "correct horse battery staple"
@@ -122,10 +123,8 @@ def test_refusals_come_back_as_the_sdks_errors_with_their_message(emulator: Any)
 
 
 def test_a_failed_connection_test_marks_the_account_with_the_servers_reply() -> None:
-    def refuse(acc: dict[str, Any]) -> dict[str, Any] | None:
-        if acc["smtp_password"] == SECRET:
-            return None
-        return {"code": "EAUTH", "command": "AUTH PLAIN", "responseCode": 535, "response": "535 5.7.8 failed"}
+    def refuse(login: Login) -> LoginFailure | None:
+        return None if login.smtp_password == SECRET else LoginFailure("smtp", "AUTH PLAIN", 535, "535 5.7.8 failed")
 
     emu = instantly.InstantlyEmulator({KEY}, connection_test=refuse)
     server = instantly.serve(emu)

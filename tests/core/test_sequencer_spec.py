@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mailbox_iac.plan.planner import plan
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 from tests.conftest import SPECS
@@ -24,7 +25,7 @@ sequencers:
     overrides:
       alice@acme-mail.com: {daily_limit: 5, warmup: {reply_rate_percent: 50}}
   sales:
-    kind: instantly
+    kind: smartlead
     api_key: salesApiKey
     domains: [acme-outreach.com]
     mailboxes: [bob@acme-mail.com]
@@ -61,6 +62,22 @@ def test_each_workspace_gets_its_mailboxes_with_its_settings_over_theirs(tmp_pat
     assert (sales_bob.daily_limit, sales_erin.warmup.enabled) == (40, False)  # the mailboxes' own settings
 
 
+def test_each_account_is_planned_in_its_sequencers_terms(tmp_path: Path) -> None:
+    accounts = plan(load_file(acme_with(tmp_path, SEQUENCERS)).tenant).sequencer_accounts
+    got = {(a.sequencer, a.address): a for a in accounts}
+    alice = got["outreach", "alice@acme-mail.com"]
+    assert (alice.kind, alice.first_name, alice.warmup) == (
+        "instantly",
+        "Alice",
+        {"limit": 10, "increment": "2", "reply_rate": 50},
+    )
+    erin = got["sales", "erin@acme-outreach.com"]
+    assert (erin.kind, erin.warmup) == (
+        "smartlead",
+        {"warmup_enabled": False, "total_warmup_per_day": 20, "daily_rampup": 2, "reply_rate_percentage": 30},
+    )
+
+
 def test_a_spec_without_sequencers_has_no_accounts() -> None:
     assert load_file(SPECS / "acme.yaml").tenant.sequencer_accounts == ()
 
@@ -76,14 +93,14 @@ def test_a_spec_without_sequencers_has_no_accounts() -> None:
             "not a mailbox this sequencer gets",
         ),
         ({"api_key": "sk_live_0123456789abcdef"}, "sequencers.sales.api_key", "should match pattern"),
-        ({"kind": "smartlead"}, "sequencers.sales.kind", "'instantly'"),
+        ({"kind": "lemlist"}, "sequencers.sales.kind", "'instantly' or 'smartlead'"),
         ({"daily_limit": 0}, "sequencers.sales.daily_limit", "greater than or equal to 1"),
     ],
 )
 def test_mistakes_are_refused_where_they_stand(
     tmp_path: Path, change: dict[str, Any], where: str, message: str
 ) -> None:
-    sales: dict[str, Any] = {"kind": "instantly", "api_key": "salesApiKey", "domains": ["acme-outreach.com"]}
+    sales: dict[str, Any] = {"kind": "smartlead", "api_key": "salesApiKey", "domains": ["acme-outreach.com"]}
     extra = "\n" + yaml.safe_dump({"sequencers": {"sales": {**sales, **change}}}, sort_keys=False)
     path = acme_with(tmp_path, extra)
     with pytest.raises(SpecInvalid) as info:

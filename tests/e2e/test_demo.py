@@ -32,6 +32,7 @@ from pulumi import automation as auto
 from mailbox_iac.engine import Engine
 from mailbox_iac.program import main as tenant_program
 from mailbox_iac.sandbox import instantly, run
+from mailbox_iac.sandbox.logins import login_test
 from tests.conftest import REPO
 from tests.mailhost.conftest import TLS
 
@@ -221,7 +222,7 @@ def test_the_instantly_emulators_connection_test_logs_in_to_the_host(demo: Demo)
     demo's host: the deployed passwords connect (status 1); a wrong one is a connection error carrying the
     host's own SMTP reply. Driven by the instantlyai SDK."""
     passwords = demo.stack.outputs()["mailbox_passwords"].value
-    emu = instantly.InstantlyEmulator({"k"}, connection_test=instantly.login_test(demo.address_of))
+    emu = instantly.InstantlyEmulator({"k"}, connection_test=login_test(demo.address_of))
     server = instantly.serve(emu)
     rows = list(csv.DictReader(io.StringIO(demo.export("--format", "instantly-csv"))))
     try:

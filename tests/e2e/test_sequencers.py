@@ -1,7 +1,8 @@
-"""The demo's mailboxes handed to an (emulated) Instantly workspace by `up`, on the sandbox with the real
-engine: each added once and connected (the emulator logs in to the host over SMTP and IMAP), a second run
-changes nothing, a daily limit changed in the spec is updated there, a limit changed in Instantly's UI is
-drift and a refresh-up puts it back, a removed mailbox is removed there."""
+"""The demo's mailboxes handed to (emulated) Instantly and Smartlead workspaces by `up`, on the sandbox with
+the real engine: each added once to each and connected (the emulators log in to the host over SMTP and
+IMAP), a second run changes nothing, a daily limit changed in the spec is updated in both, a limit changed
+in a sequencer's UI is drift and a refresh-up puts it back, a removed mailbox is removed from both, and a
+wrong password fails with the sequencer's message (the host's own SMTP reply)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 from pulumi import automation as auto
 
 from mailbox_iac.sandbox import run
+from mailbox_iac.sequencers import accounts
+from mailbox_iac.sequencers.accounts import ConnectionFailed
+from mailbox_iac.sequencers.smartlead import SmartleadClient
 from tests.e2e.test_demo import Demo, demo_project
 
 SEQUENCERS = """
@@ -20,6 +24,10 @@ sequencers:
   outreach:
     kind: instantly
     api_key: instantlyApiKey
+    daily_limit: 20
+  sales:
+    kind: smartlead
+    api_key: smartleadApiKey
     daily_limit: 20
 """
 
@@ -30,33 +38,51 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         spec = d.root / "specs" / "demo.yaml"
         spec.write_text(spec.read_text() + SEQUENCERS)
         d.stack.set_config("mailbox-iac:instantlyApiKey", auto.ConfigValue(run.INSTANTLY_KEY, secret=True))
+        d.stack.set_config("mailbox-iac:smartleadApiKey", auto.ConfigValue(run.SMARTLEAD_KEY, secret=True))
         d.first_steps = d.up()
         yield d
 
 
 def workspace(demo: Demo) -> dict[str, dict[str, Any]]:
+    """Instantly's accounts by address."""
     state: dict[str, dict[str, Any]] = httpx.get(f"{demo.info['instantly_url']}/_emulator/state").json()["accounts"]
     return state
 
 
-def set_limit(demo: Demo, address: str, limit: int) -> None:
-    """A change made in Instantly's UI, through its API."""
+def smartlead_workspace(demo: Demo) -> dict[str, dict[str, Any]]:
+    """Smartlead's accounts by address."""
+    state = httpx.get(f"{demo.info['smartlead_url']}/_emulator/state").json()["accounts"]
+    return {a["from_email"]: a for a in state}
+
+
+def set_limits(demo: Demo, address: str, limit: int) -> None:
+    """Changes made in each sequencer's UI, through its API."""
     headers = {"Authorization": f"Bearer {run.INSTANTLY_KEY}"}
     url = f"{demo.info['instantly_url']}/api/v2/accounts/{address}"
     httpx.patch(url, json={"daily_limit": limit}, headers=headers).raise_for_status()
+    client = SmartleadClient(run.SMARTLEAD_KEY, demo.info["smartlead_url"])
+    client.update(smartlead_workspace(demo)[address]["id"], {"max_email_per_day": limit})
 
 
 def test_each_mailbox_is_added_once_and_connected(demo: Demo) -> None:
     added = sorted(name for op, name in demo.first_steps if name.startswith("sequencer-"))
-    assert added == [
-        f"sequencer-outreach-{a}" for a in ("ada@demo-a.example", "grace@demo-a.example", "linus@demo-b.example")
-    ]
+    addresses = ("ada@demo-a.example", "grace@demo-a.example", "linus@demo-b.example")
+    assert added == [f"sequencer-{s}-{a}" for s in ("outreach", "sales") for a in addresses]
     accounts = workspace(demo)
     assert {a: (acc["status"], acc["daily_limit"]) for a, acc in accounts.items()} == {
         "ada@demo-a.example": (1, 20),
         "grace@demo-a.example": (1, 20),
         "linus@demo-b.example": (1, 20),
     }
+    smartlead = smartlead_workspace(demo)
+    assert {
+        a: (acc["is_smtp_success"], acc["is_imap_success"], acc["message_per_day"]) for a, acc in smartlead.items()
+    } == {
+        "ada@demo-a.example": (True, True, 20),
+        "grace@demo-a.example": (True, True, 20),
+        "linus@demo-b.example": (True, True, 20),
+    }
+    assert smartlead["ada@demo-a.example"]["from_name"] == "Ada Lovelace"
     assert demo.up() == []
 
 
@@ -64,15 +90,17 @@ def test_a_limit_changed_in_the_spec_is_updated_there(demo: Demo) -> None:
     spec = demo.root / "specs" / "demo.yaml"
     spec.write_text(spec.read_text().replace("    daily_limit: 20\n", "    daily_limit: 15\n"))
     steps = demo.up()
-    assert sorted(op for op, name in steps if name.startswith("sequencer-")) == ["update"] * 3
+    assert sorted(op for op, name in steps if name.startswith("sequencer-")) == ["update"] * 6
     assert {acc["daily_limit"] for acc in workspace(demo).values()} == {15}
+    assert {acc["message_per_day"] for acc in smartlead_workspace(demo).values()} == {15}
 
 
-def test_a_limit_changed_in_instantly_is_drift_and_a_refresh_up_puts_it_back(demo: Demo) -> None:
-    set_limit(demo, "ada@demo-a.example", 99)
+def test_a_limit_changed_in_a_sequencer_is_drift_and_a_refresh_up_puts_it_back(demo: Demo) -> None:
+    set_limits(demo, "ada@demo-a.example", 99)
     demo.drift_found()
     demo.up(refresh=True)
     assert workspace(demo)["ada@demo-a.example"]["daily_limit"] in (15, 20)  # whichever the spec says now
+    assert smartlead_workspace(demo)["ada@demo-a.example"]["message_per_day"] in (15, 20)
     demo.no_drift()
 
 
@@ -83,5 +111,39 @@ def test_a_removed_mailbox_is_removed_there(demo: Demo) -> None:
     try:
         demo.up()
         assert sorted(workspace(demo)) == ["ada@demo-a.example", "linus@demo-b.example"]
+        assert sorted(smartlead_workspace(demo)) == ["ada@demo-a.example", "linus@demo-b.example"]
     finally:
         spec.write_text(before)
+
+
+def test_a_wrong_password_fails_with_the_sequencers_message(demo: Demo) -> None:
+    """What the resource's create meets when the mailbox cannot log in: each emulator's real logins to the
+    host, refused by the host's SMTP server, whose reply is the reason given; nothing is left behind."""
+    row = demo.stack.outputs()["mailboxes"].value["ada@demo-a.example"]
+    props = {
+        "base_url": "",
+        "address": "nobody-yet@demo-a.example",
+        "username": "ada@demo-a.example",
+        "password": "not-the-password",
+        "smtp_host": row["smtp_host"],
+        "smtp_port": row["smtp_port"],
+        "imap_host": row["imap_host"],
+        "imap_port": row["imap_port"],
+        "first_name": "No",
+        "last_name": "Body",
+        "daily_limit": 5,
+    }
+    instantly = {**props, "kind": "instantly", "api_key": run.INSTANTLY_KEY, "warmup": {"limit": 5}}
+    smartlead = {**props, "kind": "smartlead", "api_key": run.SMARTLEAD_KEY, "warmup": {"warmup_enabled": True}}
+    env = {
+        "MAILBOX_IAC_INSTANTLY_URL": demo.info["instantly_url"],
+        "MAILBOX_IAC_SMARTLEAD_URL": demo.info["smartlead_url"],
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for seq in (instantly, smartlead):
+            with pytest.raises(ConnectionFailed, match=r"cannot log in to nobody-yet@demo-a.example: .*535 5\.7\.8"):
+                accounts.workspace(seq).add(seq)
+    assert "nobody-yet@demo-a.example" not in workspace(demo)
+    assert "nobody-yet@demo-a.example" not in smartlead_workspace(demo)

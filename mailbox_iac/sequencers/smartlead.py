@@ -1,0 +1,109 @@
+"""A small client for Smartlead's email-account endpoints (the subset the sequencer resources need).
+
+- Every call within the key's budgets on this machine: Smartlead allows 10 requests a second and 60 a
+  minute per key on its standard tier (ratelimit.py).
+- 429, 5xx and dropped connections are retried after `Retry-After`, else with exponential backoff
+  (retrying.py); any other refusal is a `SmartleadRefused` with the API's own words, at once.
+- The key travels as the `api_key` query parameter, Smartlead's only way: it is set on the HTTP client,
+  so no path in a message carries it. Smartlead returns an account's passwords (base64): `account`
+  drops them before anyone else sees the account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from mailbox_iac import retrying
+from mailbox_iac.errors import Permanent
+from mailbox_iac.ratelimit import Budgets, machine_wide
+
+DEFAULT_BASE = "https://server.smartlead.ai"
+BUDGETS = ((10, 1.0), (60, 60.0))  # requests, seconds: Smartlead's standard tier
+PAGE = 100  # Smartlead's largest page
+SECRET_FIELDS = ("password", "imap_password")
+
+
+class SmartleadError(RuntimeError):
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SmartleadRefused(SmartleadError, Permanent):
+    """A 4xx other than 429: the request itself is wrong, or the key; running again cannot help."""
+
+
+class SmartleadClient:
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE, attempts: int = 6) -> None:
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), params={"api_key": api_key}, timeout=60)
+        self._budget = Budgets(*(machine_wide("smartlead", f"{base_url} {api_key}", *b) for b in BUDGETS))
+        self.attempts = attempts
+
+    def __repr__(self) -> str:
+        return f"SmartleadClient({str(self._http.base_url)!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def account(self, address: str) -> dict[str, Any] | None:
+        """The account of `address` as Smartlead sees it (without its passwords), or None."""
+        offset = 0
+        while True:
+            page = self._call("GET", "/api/v1/email-accounts/", {"offset": offset, "limit": PAGE, "username": address})
+            for account in page:
+                if str(account.get("from_email", "")).lower() == address.lower():
+                    return {k: v for k, v in account.items() if k not in SECRET_FIELDS}
+            if len(page) < PAGE:
+                return None
+            offset += PAGE
+
+    def save(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Add an account, or change one (`id` among the fields); Smartlead tests the connection first."""
+        data: dict[str, Any] = self._call("POST", "/api/v1/email-accounts/save", body=fields)["data"]
+        return data
+
+    def update(self, account_id: int, changes: dict[str, Any]) -> None:
+        self._call("POST", f"/api/v1/email-accounts/{account_id}", body=changes)
+
+    def warmup(self, account_id: int, settings: dict[str, Any]) -> None:
+        self._call("POST", f"/api/v1/email-accounts/{account_id}/warmup", body=settings)
+
+    def delete(self, account_id: int) -> None:
+        """Remove the account; one already gone is done."""
+        try:
+            self._call("DELETE", f"/api/v1/email-accounts/{account_id}")
+        except SmartleadRefused as exc:
+            if exc.status != 404:
+                raise
+
+    def _call(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> Any:
+        return retrying.call(
+            self._http,
+            self._budget,
+            method,
+            path,
+            answered=_answered,
+            refused=lambda message, status: SmartleadRefused(f"Smartlead {message}", status),
+            failed=lambda message, status: SmartleadError(f"Smartlead {message}", status),
+            params=params,
+            body=body,
+            attempts=self.attempts,
+        )
+
+
+def _answered(status: int, data: Any) -> str | None:
+    """None for an answer; else Smartlead's words, whichever of its error shapes they come in."""
+    refused = isinstance(data, dict) and data.get("ok") is False
+    if status < 400 and not refused:
+        return None
+    if not isinstance(data, dict):
+        return "no message"
+    error = data.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    words = [str(w) for w in (data.get("message"), error, data.get("errorCode")) if w]
+    return ": ".join(words) or "no message"
