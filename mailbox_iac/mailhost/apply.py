@@ -25,11 +25,14 @@ from mailbox_iac.mailhost.render import (
     ACME_WEBROOT,
     CERT_DIR,
     CURRENT,
+    FROM_GUARD_MILTER,
     FROM_GUARD_SCRIPT,
     FROM_GUARD_SOCKET,
     LINKS,
     LOG_DIR,
     MAIL_DIR,
+    OPENDKIM_MILTER,
+    OPENDMARC_MILTER,
     RATE_LIMIT_CONFIG,
     RATE_LIMIT_LIVE,
     RATE_LIMIT_PID,
@@ -38,6 +41,7 @@ from mailbox_iac.mailhost.render import (
     ROOT,
     SENDER_LOGINS,
     SITE_CERTS,
+    STS_RESOLVER,
     STS_RESOLVER_CONFIG,
     STS_RESOLVER_PID,
     TLS_CERT,
@@ -314,6 +318,23 @@ _USE_LOCAL_RESOLVER = (
     f"cmp -s {CURRENT}/{RESOLV_CONF} /etc/resolv.conf || {{ [ ! -L /etc/resolv.conf ] || rm -f /etc/resolv.conf; "
     f"cat {CURRENT}/{RESOLV_CONF} > /etc/resolv.conf; }} || fail 'pointing resolv.conf at the local resolver'"
 )
+# The daemons Postfix asks on every connection listen within 10 s of activation, or it fails naming them
+# (a daemon that died right after starting would otherwise surface as every login's 4xx).
+_LISTENERS = {
+    "opendkim": OPENDKIM_MILTER,
+    "opendmarc": OPENDMARC_MILTER,
+    FROM_GUARD: FROM_GUARD_MILTER,
+    "postfix-mta-sts-resolver": STS_RESOLVER,
+}
+_DEAF = (
+    "import socket; d = [n for n, p in "
+    + repr({name: int(spec.rsplit(":", 1)[1]) for name, spec in _LISTENERS.items()})
+    + f".items() if socket.socket().connect_ex(('{LOCAL}', p))]; print(' '.join(d)); raise SystemExit(1 if d else 0)"
+)
+_DAEMONS_LISTEN = (
+    f'i=0; until deaf=$(/usr/bin/python3 -c "{_DEAF}"); do i=$((i+1)); '
+    '[ $i -lt 50 ] || fail "not listening: $deaf"; sleep 0.2; done'
+)
 _DETACHED_UNBOUND = f"setsid -f unbound -d -c /etc/unbound/unbound.conf >> {LOG_DIR}/unbound.log 2>&1 < /dev/null"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
@@ -390,6 +411,7 @@ fail() {{
 {switch(release)} || fail 'switching the current release'
 postfix check || fail 'postfix check'
 {services}
+{_DAEMONS_LISTEN}
 {_USE_LOCAL_RESOLVER}
 cd {RELEASES} && ls -1t | grep -v -x -e {release} -e {previous or release} | tail -n +{KEEP_RELEASES} | xargs -r rm -rf
 result ok
