@@ -344,24 +344,32 @@ def verify(
 ) -> None:
     """Check that every mailbox is ready: each planned record of its domain answers at the zone's
     authoritative DNS, the server's PTR is its mail hostname, it logs in over IMAPS and SMTP 587, its host
-    serves a certificate that verifies (a warning 14 days before it expires) and its domain serves the
-    planned MTA-STS policy. Check ids and where each runs: mailbox_iac/checks/catalog.py.
+    serves a certificate that verifies (a warning 14 days before it expires), its domain serves the
+    planned MTA-STS policy, and each sequencer workspace it is handed to reports its account connected.
+    Check ids and where each runs: mailbox_iac/checks/catalog.py.
 
     Exit code 0 all ready (warnings allowed), 2 some not ready, 1 error.
     """
     from pulumi.automation import CommandError
 
-    from mailbox_iac.checks import mailbox
+    from mailbox_iac.checks import mailbox, sequencer
     from mailbox_iac.engine import EngineMissing
     from mailbox_iac.program import deployed_state
 
     engine = _engine(sandbox)
     _tenant_stack(engine.project_dir, stack)
     try:
-        state, outputs = deployed_state(engine.existing(stack), engine.project_dir)
+        deployed = engine.existing(stack)
+        state, outputs = deployed_state(deployed, engine.project_dir)
         env = {**os.environ, **engine.env}
+        config = deployed.get_all_config() if state.sequencer_accounts else {}
+        keys = {k.removeprefix("mailbox-iac:"): v.value for k, v in config.items()}
         results = mailbox.verify(
-            state, outputs["mailbox_passwords"], env.get("MAILBOX_IAC_DNS_RESOLVER"), env.get("MAILBOX_IAC_TLS_ROOTS")
+            state,
+            outputs["mailbox_passwords"],
+            env.get("MAILBOX_IAC_DNS_RESOLVER"),
+            env.get("MAILBOX_IAC_TLS_ROOTS"),
+            lambda account: sequencer.connected(account, keys.get(account.api_key), env),
         )
     except KeyError as exc:
         typer.echo(

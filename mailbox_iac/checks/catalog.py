@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbox_iac.checks import blocklist, dns, login, mailbox, mta_sts, ptr, queue, reach, tls
+from mailbox_iac.checks import blocklist, dns, login, mailbox, mta_sts, ptr, queue, reach, sequencer, tls
 from mailbox_iac.checks.result import Check, Stage
 
 ALL: tuple[Check, ...] = (
@@ -17,6 +17,7 @@ ALL: tuple[Check, ...] = (
     tls.LAPSING,
     mta_sts.SERVED,
     mailbox.DEPLOYED,
+    sequencer.CONNECTED,
     blocklist.IP_LISTED,
     blocklist.DOMAIN_LISTED,
     blocklist.UNANSWERED,

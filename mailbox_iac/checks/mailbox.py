@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from mailbox_iac.checks import dns, login, mta_sts, ptr, tls
 from mailbox_iac.checks.result import Check, Result, Severity, Stage
-from mailbox_iac.plan.model import DesiredState
+from mailbox_iac.plan.model import DesiredState, SequencerAccountPlan
 
 DEPLOYED = Check(
     "mailbox.deployed",
@@ -31,10 +32,16 @@ def gate(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContex
 
 
 def verify(
-    state: DesiredState, passwords: dict[str, str], resolver: str | None, tls_roots: str | None
+    state: DesiredState,
+    passwords: dict[str, str],
+    resolver: str | None,
+    tls_roots: str | None,
+    sequencer_account: Callable[[SequencerAccountPlan], Result] | None = None,
 ) -> dict[str, list[Result]]:
     """Every check of `verify` for every mailbox of a planned (facts filled in) tenant: the gate set, then
-    its host's certificate and its domain's served MTA-STS policy (each asked once, reported per mailbox)."""
+    its host's certificate and its domain's served MTA-STS policy (each asked once, reported per mailbox),
+    then its account in each sequencer workspace (`sequencer_account`: checks.sequencer.connected with the
+    workspace's key and endpoint)."""
     ips = {s.name: s.ip or "" for s in state.servers}
     ipv6 = {host.server: host.ipv6 for host in state.mailhosts}
     trust = login.trusted_tls(tls_roots)
@@ -69,6 +76,10 @@ def verify(
         if m.domain not in served:
             served[m.domain] = mta_sts.policy(m.domain, ip, policies[m.domain], trust)
         results[m.address] = [*gate(props, resolver, trust), *certs[m.server], served[m.domain]]
+    if sequencer_account is not None:
+        for a in state.sequencer_accounts:
+            if a.address in passwords:
+                results[a.address].append(sequencer_account(a))
     return results
 
 

@@ -36,7 +36,7 @@ from mailbox_iac.spec.resolve import Tenant
 @dataclass(frozen=True)
 class Finding:
     tenant: str
-    layer: str  # a server backend (hostwinds), cloudflare, host, state, dns, dns-undeclared
+    layer: str  # a server backend (hostwinds), cloudflare, host, sequencer, state, dns, dns-undeclared
     resource: str
     differs: str
     fix: str
@@ -44,12 +44,15 @@ class Finding:
 
 
 def layer_of(type_token: str) -> str:
-    """Which layer a resource type belongs to: its server backend's name, cloudflare, host, else state."""
+    """Which layer a resource type belongs to: its server backend's name, cloudflare, host, sequencer, else
+    state."""
     package, module = type_token.split(":")[0], type_token.split(":")[1].rsplit("/", 1)[-1]
     backend = registry.by_module(module) if package == "pulumi-python" else None
     if backend is not None:
         return backend.name
-    return {"cloudflare": "cloudflare"}.get(package) or {"mailhost": "host"}.get(module, "state")
+    return {"cloudflare": "cloudflare"}.get(package) or {"mailhost": "host", "sequencers": "sequencer"}.get(
+        module, "state"
+    )
 
 
 def refreshed(deployment: Mapping[str, Any]) -> list[str]:

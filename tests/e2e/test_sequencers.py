@@ -6,6 +6,8 @@ wrong password fails with the sequencer's message (the host's own SMTP reply).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ from mailbox_iac.sequencers import accounts
 from mailbox_iac.sequencers.accounts import ConnectionFailed
 from mailbox_iac.sequencers.smartlead import SmartleadClient
 from tests.e2e.test_demo import Demo, demo_project
+from tests.e2e.test_drift import drift
 
 SEQUENCERS = """
 sequencers:
@@ -36,8 +39,8 @@ sequencers:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with demo_project(tmp_path_factory.mktemp("project")) as d:
         spec = d.root / "specs" / "demo.yaml"
-        spec.write_text(spec.read_text() + SEQUENCERS)
-        d.stack.set_config("mailbox-iac:instantlyApiKey", auto.ConfigValue(run.INSTANTLY_KEY, secret=True))
+        demo_spec = spec.read_text()
+        spec.write_text(demo_spec[: demo_spec.index("\nsequencers:")] + SEQUENCERS)  # the demo's and Smartlead
         d.stack.set_config("mailbox-iac:smartleadApiKey", auto.ConfigValue(run.SMARTLEAD_KEY, secret=True))
         d.first_steps = d.up()
         yield d
@@ -86,6 +89,25 @@ def test_each_mailbox_is_added_once_and_connected(demo: Demo) -> None:
     assert demo.up() == []
 
 
+def verify(demo: Demo) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mailbox_iac", "verify", "--stack", "demo", "--sandbox"]
+    return subprocess.run(command, cwd=demo.root, capture_output=True, text=True)
+
+
+def test_verify_asks_each_sequencer_whether_the_account_is_connected(demo: Demo) -> None:
+    assert verify(demo).returncode == 0
+    headers = {"Authorization": f"Bearer {run.INSTANTLY_KEY}"}
+    pause = f"{demo.info['instantly_url']}/api/v2/accounts/grace@demo-a.example/pause"
+    httpx.post(pause, headers=headers).raise_for_status()
+    try:
+        paused = verify(demo)
+        assert paused.returncode == 2, paused.stdout + paused.stderr
+        assert "error: sequencer.connected outreach (instantly): paused there" in paused.stdout
+        assert paused.stdout.count("NOT READY") == 1 and "sales (smartlead)" not in paused.stdout
+    finally:
+        httpx.post(pause.replace("/pause", "/resume"), headers=headers).raise_for_status()
+
+
 def test_a_limit_changed_in_the_spec_is_updated_there(demo: Demo) -> None:
     spec = demo.root / "specs" / "demo.yaml"
     spec.write_text(spec.read_text().replace("    daily_limit: 20\n", "    daily_limit: 15\n"))
@@ -98,6 +120,12 @@ def test_a_limit_changed_in_the_spec_is_updated_there(demo: Demo) -> None:
 def test_a_limit_changed_in_a_sequencer_is_drift_and_a_refresh_up_puts_it_back(demo: Demo) -> None:
     set_limits(demo, "ada@demo-a.example", 99)
     demo.drift_found()
+    code, findings = drift(demo)
+    seen = sorted((f["layer"], f["resource"], f["differs"]) for f in findings)
+    assert code == 2 and seen == [
+        ("sequencer", f"Account sequencer-{s}-ada@demo-a.example", "changed: daily_limit")
+        for s in ("outreach", "sales")
+    ], findings
     demo.up(refresh=True)
     assert workspace(demo)["ada@demo-a.example"]["daily_limit"] in (15, 20)  # whichever the spec says now
     assert smartlead_workspace(demo)["ada@demo-a.example"]["message_per_day"] in (15, 20)
