@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +53,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.path)).relative_to(REPO / "tests").parts[0] in SANDBOX_DIRS:
             item.add_marker(pytest.mark.sandbox)
+
+
+# What a failed sandbox run's host logs (kept by `sandbox.run.down`) say went wrong on the hosts.
+HOST_TROUBLE = re.compile(r"warning: connect to Milter|fatal:|panic:|Traceback|Error:|error:", re.IGNORECASE)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """After a failed run, the troubles the sandbox hosts logged (40 lines a file at most)."""
+    if exitstatus == 0:
+        return
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    for log in sorted(base.glob("*/.state/sandbox-logs/*/mailbox-iac/*.log")):
+        if log.relative_to(base).parts[0].endswith("current"):
+            continue  # pytest's link to the newest directory of a test: the same files again
+        lines = [line for line in log.read_text(errors="replace").splitlines() if HOST_TROUBLE.search(line)]
+        if lines:
+            terminalreporter.write_line(f"--- {log.relative_to(base)}: {len(lines)} line(s) of trouble")
+            for line in lines[-40:]:
+                terminalreporter.write_line(f"    {line[:300]}")
 
 
 @pytest.fixture(scope="session")

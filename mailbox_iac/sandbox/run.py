@@ -283,8 +283,14 @@ def close_outbound(root: Path, address: str, port: int = 25, closed: bool = True
     host.close_outbound(port, closed)
 
 
+def logs_dir(root: Path) -> Path:
+    """Where `down` keeps the hosts' logs (/var/log of each VPS) for a post-mortem, until the next `down`."""
+    return root / ".state" / "sandbox-logs"
+
+
 def down(root: Path, timeout: float = 30.0) -> None:
-    """Stop the sandbox and remove every namespace, process and file it created."""
+    """Stop the sandbox and remove every namespace, process and file it created, but the hosts' logs
+    (`logs_dir`)."""
     info = read_info(root)
     if info:
         os.kill(int(info["pid"]), signal.SIGTERM)
@@ -292,8 +298,11 @@ def down(root: Path, timeout: float = 30.0) -> None:
         while time.monotonic() < deadline and read_info(root):
             time.sleep(0.1)
     base = state_dir(root)
+    shutil.rmtree(logs_dir(root), ignore_errors=True)
     for host in _hosts(base):  # anything a killed sandbox left behind
         host.stop()
+        if (host.root / "var/log").is_dir():
+            shutil.copytree(host.root / "var/log", logs_dir(root) / host.name, symlinks=True, dirs_exist_ok=True)
     sandbox_acme.stop_leftover(base / "acme")
     vps_mod.remove_bridge()
     shutil.rmtree(base, ignore_errors=True)
