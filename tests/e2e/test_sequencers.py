@@ -6,6 +6,8 @@ wrong password fails with the sequencer's message (the host's own SMTP reply).""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,6 +132,26 @@ def test_a_limit_changed_in_a_sequencer_is_drift_and_a_refresh_up_puts_it_back(d
     assert workspace(demo)["ada@demo-a.example"]["daily_limit"] in (15, 20)  # whichever the spec says now
     assert smartlead_workspace(demo)["ada@demo-a.example"]["message_per_day"] in (15, 20)
     demo.no_drift()
+
+
+def test_a_password_rotation_reaches_both_sequencers_in_the_same_up(demo: Demo) -> None:
+    """Instantly cannot take a new password: its account is replaced (delete first), and its connection test
+    passes with the new one; Smartlead's is changed in place (same id), tested again."""
+    smartlead_id = smartlead_workspace(demo)["ada@demo-a.example"]["id"]
+    demo.stack.set_config("mailbox-iac:passwordRotation", auto.ConfigValue(json.dumps({"ada@demo-a.example": 1})))
+    steps = demo.up()
+    ops = {
+        s: sorted(op for op, name in steps if name == f"sequencer-{s}-ada@demo-a.example")
+        for s in ("outreach", "sales")
+    }
+    assert ops == {"outreach": ["create-replacement", "delete-replaced", "replace"], "sales": ["update"]}, steps
+    assert not [name for _, name in steps if name.startswith("sequencer-") and "ada@" not in name]
+    password = demo.stack.outputs()["mailbox_passwords"].value["ada@demo-a.example"]
+    assert workspace(demo)["ada@demo-a.example"]["status"] == 1
+    url = f"{demo.info['smartlead_url']}/api/v1/email-accounts/{smartlead_id}"
+    raw = httpx.get(url, params={"api_key": run.SMARTLEAD_KEY}).json()  # Smartlead returns the password
+    assert base64.b64decode(raw["password"]).decode() == password and raw["is_smtp_success"] is True
+    assert demo.up() == []
 
 
 def test_a_removed_mailbox_is_removed_there(demo: Demo) -> None:
