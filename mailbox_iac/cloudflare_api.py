@@ -12,6 +12,7 @@ import httpx
 
 from mailbox_iac import retrying
 from mailbox_iac.ratelimit import RateLimiter, machine_wide
+from mailbox_iac.retrying import ApiError
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 # Cloudflare's published limit: 1,200 requests per 5 minutes per user; past it, every call is refused
@@ -19,10 +20,8 @@ DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 BUDGET = (1200, 300.0)
 
 
-class CloudflareError(RuntimeError):
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
+class CloudflareError(ApiError):
+    """Cloudflare's API failed or refused (its messages and codes in the message)."""
 
 
 def client(env: Mapping[str, str]) -> httpx.Client | None:

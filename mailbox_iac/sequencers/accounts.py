@@ -56,9 +56,15 @@ def workspace(props: dict[str, Any]) -> Workspace:
     raise Permanent(f"sequencer kind {kind!r} has no provider")
 
 
-class Instantly:
-    def __init__(self, client: InstantlyClient) -> None:
-        self.client = client
+class _Client(Protocol):
+    def account(self, address: str) -> dict[str, Any] | None: ...
+    def close(self) -> None: ...
+
+
+class _Adapter:
+    """What every adapter does alike: an account found by its address, seen as `_view` sees it."""
+
+    client: _Client
 
     def close(self) -> None:
         self.client.close()
@@ -66,6 +72,15 @@ class Instantly:
     def find(self, props: dict[str, Any]) -> View | None:
         account = self.client.account(str(props["address"]))
         return None if account is None else self._view(props, account)
+
+    @staticmethod
+    def _view(props: dict[str, Any], account: dict[str, Any]) -> View:
+        raise NotImplementedError
+
+
+class Instantly(_Adapter):
+    def __init__(self, client: InstantlyClient) -> None:
+        self.client: InstantlyClient = client
 
     def add(self, props: dict[str, Any]) -> View:
         user = str(props["username"])
@@ -121,18 +136,11 @@ class Instantly:
         }
 
 
-class Smartlead:
+class Smartlead(_Adapter):
     """Smartlead names a mailbox once (`from_name`) and tests the connection on every save."""
 
     def __init__(self, client: SmartleadClient) -> None:
-        self.client = client
-
-    def close(self) -> None:
-        self.client.close()
-
-    def find(self, props: dict[str, Any]) -> View | None:
-        account = self.client.account(str(props["address"]))
-        return None if account is None else self._view(props, account)
+        self.client: SmartleadClient = client
 
     def add(self, props: dict[str, Any]) -> View:
         return self._save(props, None)

@@ -14,52 +14,46 @@ from urllib.parse import quote
 
 import httpx
 
-from mailbox_iac import retrying
-from mailbox_iac.errors import Permanent
-from mailbox_iac.ratelimit import RateLimiter, machine_wide
+from mailbox_iac.ratelimit import machine_wide
+from mailbox_iac.retrying import ApiError, ApiRefused, JsonApi
 
 DEFAULT_BASE = "https://api.instantly.ai"
 BUDGET = (100, 1.0)  # requests, seconds: Instantly's published workspace limit
 
 
-class InstantlyError(RuntimeError):
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
+class InstantlyError(ApiError):
+    """Instantly's API failed."""
 
 
-class InstantlyRefused(InstantlyError, Permanent):
-    """A 4xx other than 429: the request itself is wrong, or the key; running again cannot help."""
+class InstantlyRefused(InstantlyError, ApiRefused):
+    """Instantly refused the request (a 4xx other than 429)."""
 
 
-class InstantlyClient:
+class InstantlyClient(JsonApi):
+    name, error, refused = "Instantly", InstantlyError, InstantlyRefused
+
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE, attempts: int = 6) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=60
-        )
-        self._budget: RateLimiter = machine_wide("instantly", f"{base_url} {api_key}", *BUDGET)
-        self.attempts = attempts
-
-    def __repr__(self) -> str:
-        return f"InstantlyClient({str(self._http.base_url)!r})"
-
-    def close(self) -> None:
-        self._http.close()
+        auth = {"Authorization": f"Bearer {api_key}"}
+        http = httpx.Client(base_url=base_url.rstrip("/"), headers=auth, timeout=60)
+        super().__init__(http, machine_wide("instantly", f"{base_url} {api_key}", *BUDGET), attempts)
 
     def account(self, address: str) -> dict[str, Any] | None:
         """The account as Instantly sees it, or None when the workspace has no such address."""
         try:
-            return self._call("GET", _path(address))
+            found: dict[str, Any] = self._call("GET", _path(address))
+            return found
         except InstantlyRefused as exc:
             if exc.status == 404:
                 return None
             raise
 
     def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/api/v2/accounts", fields)
+        created: dict[str, Any] = self._call("POST", "/api/v2/accounts", body=fields)
+        return created
 
     def update(self, address: str, changes: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PATCH", _path(address), changes)
+        updated: dict[str, Any] = self._call("PATCH", _path(address), body=changes)
+        return updated
 
     def delete(self, address: str) -> None:
         """Remove the account; one already gone is done."""
@@ -69,26 +63,12 @@ class InstantlyClient:
             if exc.status != 404:
                 raise
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = retrying.call(
-            self._http,
-            self._budget,
-            method,
-            path,
-            answered=_answered,
-            refused=lambda message, status: InstantlyRefused(f"Instantly {message}", status),
-            failed=lambda message, status: InstantlyError(f"Instantly {message}", status),
-            body=body,
-            attempts=self.attempts,
-        )
-        return data
-
-
-def _answered(status: int, data: Any) -> str | None:
-    if status < 400 and isinstance(data, dict):
-        return None
-    message = data.get("message") if isinstance(data, dict) else None
-    return str(message or "no message")
+    @staticmethod
+    def _answered(status: int, data: Any) -> str | None:
+        if status < 400 and isinstance(data, dict):
+            return None
+        message = data.get("message") if isinstance(data, dict) else None
+        return str(message or "no message")
 
 
 def _path(address: str) -> str:

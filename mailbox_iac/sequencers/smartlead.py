@@ -15,9 +15,8 @@ from typing import Any
 
 import httpx
 
-from mailbox_iac import retrying
-from mailbox_iac.errors import Permanent
 from mailbox_iac.ratelimit import Budgets, machine_wide
+from mailbox_iac.retrying import ApiError, ApiRefused, JsonApi
 
 DEFAULT_BASE = "https://server.smartlead.ai"
 BUDGETS = ((10, 1.0), (60, 60.0))  # requests, seconds: Smartlead's standard tier
@@ -25,27 +24,21 @@ PAGE = 100  # Smartlead's largest page
 SECRET_FIELDS = ("password", "imap_password")
 
 
-class SmartleadError(RuntimeError):
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
+class SmartleadError(ApiError):
+    """Smartlead's API failed."""
 
 
-class SmartleadRefused(SmartleadError, Permanent):
-    """A 4xx other than 429: the request itself is wrong, or the key; running again cannot help."""
+class SmartleadRefused(SmartleadError, ApiRefused):
+    """Smartlead refused the request (a 4xx other than 429)."""
 
 
-class SmartleadClient:
+class SmartleadClient(JsonApi):
+    name, error, refused = "Smartlead", SmartleadError, SmartleadRefused
+
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE, attempts: int = 6) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), params={"api_key": api_key}, timeout=60)
-        self._budget = Budgets(*(machine_wide("smartlead", f"{base_url} {api_key}", *b) for b in BUDGETS))
-        self.attempts = attempts
-
-    def __repr__(self) -> str:
-        return f"SmartleadClient({str(self._http.base_url)!r})"
-
-    def close(self) -> None:
-        self._http.close()
+        http = httpx.Client(base_url=base_url.rstrip("/"), params={"api_key": api_key}, timeout=60)
+        budget = Budgets(*(machine_wide("smartlead", f"{base_url} {api_key}", *b) for b in BUDGETS))
+        super().__init__(http, budget, attempts)
 
     def account(self, address: str) -> dict[str, Any] | None:
         """The account of `address` as Smartlead sees it (without its passwords), or None."""
@@ -78,32 +71,16 @@ class SmartleadClient:
             if exc.status != 404:
                 raise
 
-    def _call(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
-    ) -> Any:
-        return retrying.call(
-            self._http,
-            self._budget,
-            method,
-            path,
-            answered=_answered,
-            refused=lambda message, status: SmartleadRefused(f"Smartlead {message}", status),
-            failed=lambda message, status: SmartleadError(f"Smartlead {message}", status),
-            params=params,
-            body=body,
-            attempts=self.attempts,
-        )
-
-
-def _answered(status: int, data: Any) -> str | None:
-    """None for an answer; else Smartlead's words, whichever of its error shapes they come in."""
-    refused = isinstance(data, dict) and data.get("ok") is False
-    if status < 400 and not refused:
-        return None
-    if not isinstance(data, dict):
-        return "no message"
-    error = data.get("error")
-    if isinstance(error, dict):
-        error = error.get("message")
-    words = [str(w) for w in (data.get("message"), error, data.get("errorCode")) if w]
-    return ": ".join(words) or "no message"
+    @staticmethod
+    def _answered(status: int, data: Any) -> str | None:
+        """None for an answer; else Smartlead's words, whichever of its error shapes they come in."""
+        refused = isinstance(data, dict) and data.get("ok") is False
+        if status < 400 and not refused:
+            return None
+        if not isinstance(data, dict):
+            return "no message"
+        error = data.get("error")
+        if isinstance(error, dict):
+            error = error.get("message")
+        words = [str(w) for w in (data.get("message"), error, data.get("errorCode")) if w]
+        return ": ".join(words) or "no message"
