@@ -78,6 +78,10 @@ def test_activation_script_with_and_without_systemd() -> None:
     assert "kill -USR1" not in forward and "kill -USR1" in rollback  # opendkim did not change
     assert "ln -sfn releases/new-1 /etc/mailbox-iac/current.new && mv -T" in direct
     assert "ln -sfn releases/old-1" in direct  # the rollback
+    # before the host's resolver is switched and the release kept, the daemons Postfix asks listen, or it fails
+    listening = forward.index('fail "not listening: $deaf"')
+    assert listening < forward.index("resolv.conf") and listening < forward.index("result ok")
+    assert all(f"'{daemon}': {port}" in forward for daemon, port in [("opendkim", 8891), ("opendmarc", 8893)])
     with_systemd = apply.activation_script("new-1", "", ["dovecot", "opendkim"], systemd=True)
     assert "systemctl reload dovecot" in with_systemd and "systemctl reload opendkim" in with_systemd
     assert "systemctl reload postfix" not in with_systemd and "systemctl enable --now postfix" in with_systemd
