@@ -326,15 +326,25 @@ _LISTENERS = {
     FROM_GUARD: FROM_GUARD_MILTER,
     "postfix-mta-sts-resolver": STS_RESOLVER,
 }
+# Read from the kernel's table of listening sockets, never by connecting: OpenDKIM 2.11 has been seen to
+# crash on a first connection that sends nothing (trusteddomainproject/OpenDKIM#128).
 _DEAF = (
-    "import socket; d = [n for n, p in "
+    "import ipaddress; t = {l.split()[1] for l in open('/proc/net/tcp').readlines()[1:] if l.split()[3] == '0A'}; "
+    "d = [n for n, p in "
     + repr({name: int(spec.rsplit(":", 1)[1]) for name, spec in _LISTENERS.items()})
-    + f".items() if socket.socket().connect_ex(('{LOCAL}', p))]; print(' '.join(d)); raise SystemExit(1 if d else 0)"
+    + f".items() if '%08X:%04X' % (int.from_bytes(ipaddress.ip_address('{LOCAL}').packed, 'little'), p) not in t]; "
+    "print(' '.join(d)); raise SystemExit(1 if d else 0)"
 )
-_DAEMONS_LISTEN = (
-    f'i=0; until deaf=$(/usr/bin/python3 -c "{_DEAF}"); do i=$((i+1)); '
-    '[ $i -lt 50 ] || fail "not listening: $deaf"; sleep 0.2; done'
-)
+
+
+def _daemons_listen(or_else: str) -> str:
+    """Waits up to 10 s for them; then `or_else` runs (with $deaf: the daemons that do not listen)."""
+    return (
+        f'i=0; until deaf=$(/usr/bin/python3 -c "{_DEAF}"); do i=$((i+1)); '
+        f"[ $i -lt 50 ] || {{ {or_else}; }}; sleep 0.2; done"
+    )
+
+
 _DETACHED_UNBOUND = f"setsid -f unbound -d -c /etc/unbound/unbound.conf >> {LOG_DIR}/unbound.log 2>&1 < /dev/null"
 # Without systemd the daemons are driven directly: (is it running, reload it, start it).
 DAEMONS = {
@@ -395,9 +405,9 @@ def activation_script(release: str, previous: str, changed: list[str], systemd: 
         return f"ln -sfn releases/{target} {CURRENT}.new && mv -T {CURRENT}.new {CURRENT}"
 
     services = "\n".join(f"{ensure(s, s in changed)} || fail 'starting or reloading {s}'" for s in SERVICES)
-    rollback = (
-        f"{switch(previous)}\n" + "\n".join(ensure(s, True) + " || true" for s in SERVICES) if previous else "true"
-    )
+    restarted = "\n".join(ensure(s, True) + " || true" for s in SERVICES)
+    # the old release serves again once its daemons listen (whatever they do, the rollback goes on)
+    rollback = f"{switch(previous)}\n{restarted}\n{_daemons_listen('break')}" if previous else "true"
     return f"""#!/bin/sh
 # Switches this host to release {release}; written and started by mailbox-iac, detached from SSH.
 R={RELEASES}/{release}
@@ -411,7 +421,7 @@ fail() {{
 {switch(release)} || fail 'switching the current release'
 postfix check || fail 'postfix check'
 {services}
-{_DAEMONS_LISTEN}
+{_daemons_listen('fail "not listening: $deaf"')}
 {_USE_LOCAL_RESOLVER}
 cd {RELEASES} && ls -1t | grep -v -x -e {release} -e {previous or release} | tail -n +{KEEP_RELEASES} | xargs -r rm -rf
 result ok

@@ -221,6 +221,42 @@ def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: Ma
     mail_vps.imap_login(BOB, "bob-pass-1").logout()
 
 
+def test_a_milter_that_dies_at_start_rolls_the_release_back_naming_it(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    """Without the wait, Postfix would answer every login 454 4.3.0 (its milters' default action) until
+    the readiness gate gave up; the activation fails at once, and the old release serves again."""
+    files = desired_files(mail_vps.inputs())
+    dying = {**files, render.FROM_GUARD_SCRIPT: render.File("raise SystemExit('no milter today')\n")}
+    with mail_vps.connect() as c:
+        before = facts.HOST.read(c).current_release
+        with pytest.raises(apply.ActivationFailed, match="rolled back: not listening: mailbox-iac-from-guard"):
+            apply.converge(c, mail_vps.mailhost, render.release_id(dying), dying)
+        assert facts.HOST.read(c).current_release == before
+        assert apply.live_digests(c) == host["files"]
+    with smtplib.SMTP(mail_vps.address, 587, timeout=20) as smtp:  # the rollback started the old milter again
+        smtp.starttls(context=TLS)
+        smtp.login(BOB, "bob-pass-1")
+
+
+def test_a_crashed_opendkim_is_restarted_by_its_own_supervisor(mail_vps: MailVps) -> None:
+    """AutoRestart: the pid file's process watches the worker and starts another when it dies (as Debian's
+    OpenDKIM 2.11 has been seen to on a first connection); Postfix's milter answers again."""
+    with mail_vps.connect() as c:
+        supervisor = c.run("cat /run/opendkim/opendkim.pid")[1].strip()
+        [worker] = c.run(["pgrep", "-P", supervisor, "opendkim"])[1].split()
+        c.run(["kill", "-SEGV", worker])
+        for _ in range(100):
+            workers = c.run(["pgrep", "-P", supervisor, "opendkim"])[1].split()
+            if workers and workers != [worker] and c.run(["sh", "-c", "ss -ltn | grep -q 127.0.0.1:8891"])[0] == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no new OpenDKIM worker under {supervisor} listens on 8891")
+        assert c.run("cat /run/opendkim/opendkim.pid")[1].strip() == supervisor
+    with smtplib.SMTP(mail_vps.address, 587, timeout=20) as smtp:
+        smtp.starttls(context=TLS)
+        smtp.login(BOB, "bob-pass-1")
+
+
 def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, host: dict[str, Any]) -> None:
     files = desired_files(mail_vps.inputs())
     changed = {**files, "postfix/main.cf": render.File(files["postfix/main.cf"].content + "# a new comment\n")}
