@@ -15,6 +15,9 @@ of Instantly's OpenAPI document as the `instantlyai` SDK generates them, which t
 - Bearer keys (401 without a known one); the workspace's rate limit, 100 requests a second (429 past it,
   with `retry-after`); errors in Fastify's shape `{statusCode, error, message}` (an assumption: what
   Instantly's API answers was not found in public material; the SDK reads `message`).
+- `POST /api/v2/accounts/warmup/enable` and `.../disable` (`{emails}`): a background job, as Instantly
+  runs them: `pending` at first, `success` a moment later (`job_seconds`), when the accounts'
+  `warmup_status` is 1 or 0; `GET /api/v2/background-jobs/{id}` reads it.
 - Passwords are kept for the connection test and never returned.
 
 `GET /_emulator/state` dumps the accounts without their passwords and the request counts.
@@ -67,6 +70,13 @@ UPDATABLE: dict[str, type | tuple[type, ...]] = {
 }
 OPTIONAL = {k: v for k, v in UPDATABLE.items() if k not in ("first_name", "last_name", "remove_tracking_domain")}
 OPTIONAL["warmup_custom_ftag"] = str
+WARMUP_JOB: dict[str, type | tuple[type, ...]] = {
+    "emails": list,
+    "include_all_emails": bool,
+    "excluded_emails": list,
+    "filter": dict,
+    "search": str,
+}
 SECRET = ("imap_password", "smtp_password")
 PROVIDER_CODES = {1, 2, 3, 4, 8}
 ORGANIZATION = "0198e874-1315-75e4-8094-644feeb142bc"
@@ -128,6 +138,8 @@ class InstantlyEmulator:
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: deque[float] = field(default_factory=deque)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    job_seconds: float = 0.3
 
     def admit(self, authorization: str | None) -> None:
         key = (authorization or "").removeprefix("Bearer ").strip()
@@ -161,7 +173,7 @@ class InstantlyEmulator:
                 "timestamp_updated": now,
                 "organization": ORGANIZATION,
                 "added_by": str(uuid.uuid4()),
-                "warmup_status": 1 if (body.get("warmup") or {}).get("limit") else 0,
+                "warmup_status": 0,  # warm-up runs once enabled (POST /api/v2/accounts/warmup/enable)
                 "setup_pending": False,
                 "is_managed_account": False,
                 "status": 1,
@@ -191,6 +203,43 @@ class InstantlyEmulator:
             account = self._find(address)
             del self.accounts[account["email"]]
             return _public(account)
+
+    def warmup(self, enable: bool, body: Any) -> dict[str, Any]:
+        _check(body, WARMUP_JOB, required={})
+        if not body.get("emails"):  # the emulator selects by address only
+            raise ApiError(400, "body/emails must NOT have fewer than 1 items")
+        with self.lock:
+            accounts = [self._find(address) for address in body["emails"]]
+            now, job_id = _now(), uuid.uuid4().hex[:24]
+            job: dict[str, Any] = {
+                "id": job_id,
+                "workspace_id": ORGANIZATION,
+                "type": "update-warmup-accounts",
+                "data": {"emails": [a["email"] for a in accounts], "enable": enable},
+                "progress": 0,
+                "status": "pending",
+                "created_at": now,
+                "updated_at": now,
+            }
+            self.jobs[job_id] = job
+
+        def finish() -> None:
+            with self.lock:
+                for account in accounts:
+                    account.update(warmup_status=1 if enable else 0, timestamp_updated=_now())
+                job.update(status="success", progress=100, updated_at=_now())
+
+        timer = threading.Timer(self.job_seconds, finish)
+        timer.daemon = True
+        timer.start()
+        return dict(job)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                raise ApiError(404, "Background job not found")
+            return dict(job)
 
     def set_status(self, address: str, status: int) -> dict[str, Any]:
         with self.lock:
@@ -259,10 +308,15 @@ def _check(body: Any, allowed: dict[str, type | tuple[type, ...]], required: dic
 
 def _kind(kinds: type | tuple[type, ...]) -> str:
     first = kinds[0] if isinstance(kinds, tuple) else kinds
-    return {str: "string", int: "number", dict: "object", bool: "boolean"}[first]
+    return {str: "string", int: "number", dict: "object", bool: "boolean", list: "array"}[first]
 
 
 def _route(emu: InstantlyEmulator, method: str, parts: list[str], q: dict[str, str], body: Any) -> Any:
+    if parts[:3] == ["api", "v2", "background-jobs"] and len(parts) == 4 and method == "GET":
+        return emu.job(parts[3])
+    warmup_job = parts[3:] in (["warmup", "enable"], ["warmup", "disable"])
+    if parts[:3] == ["api", "v2", "accounts"] and warmup_job and method == "POST":
+        return emu.warmup(parts[4] == "enable", body)
     if parts[:3] != ["api", "v2", "accounts"]:
         raise ApiError(404, f"Route {method}:/{'/'.join(parts)} not found")
     rest = [unquote(p) for p in parts[3:]]

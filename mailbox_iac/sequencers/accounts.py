@@ -20,6 +20,7 @@ from mailbox_iac.sequencers.smartlead import SmartleadClient, SmartleadRefused
 
 View = dict[str, Any]
 CONNECTED, FAILING, PAUSED = 1, -1, 2
+WARMUP_ON = "enabled"  # in Instantly's terms (terms.py): not a field of its warmup object, a switch apart
 
 
 class ConnectionFailed(Permanent):
@@ -107,9 +108,14 @@ class Instantly(_Adapter):
         return self._connected(props, self.client.update(str(props["address"]), self._settings(props)))
 
     def _connected(self, props: dict[str, Any], account: dict[str, Any]) -> View:
+        """The account, connected, its warm-up switched as the spec says."""
         if account.get("status") == FAILING:
             problem = account.get("status_message") or {}
             raise _failed(str(props["address"]), problem.get("response") or problem.get("e_message"))
+        wanted = props["warmup"].get(WARMUP_ON)
+        if wanted is not None and (account.get("warmup_status") == 1) != wanted:
+            self.client.set_warmup(str(props["address"]), bool(wanted))
+            account = self.client.account(str(props["address"])) or account
         return self._view(props, account)
 
     def remove(self, props: dict[str, Any]) -> None:
@@ -121,7 +127,7 @@ class Instantly(_Adapter):
             "first_name": props["first_name"],
             "last_name": props["last_name"],
             "daily_limit": int(props["daily_limit"]),
-            "warmup": dict(props["warmup"]),
+            "warmup": {k: v for k, v in props["warmup"].items() if k != WARMUP_ON},
         }
 
     @staticmethod
@@ -131,7 +137,10 @@ class Instantly(_Adapter):
             "first_name": account.get("first_name"),
             "last_name": account.get("last_name"),
             "daily_limit": int(limit) if limit is not None else None,
-            "warmup": {k: v for k, v in (account.get("warmup") or {}).items() if k in props["warmup"]},
+            "warmup": {
+                **{k: v for k, v in (account.get("warmup") or {}).items() if k in props["warmup"]},
+                **({WARMUP_ON: account.get("warmup_status") == 1} if WARMUP_ON in props["warmup"] else {}),
+            },
             "status": account.get("status"),
         }
 

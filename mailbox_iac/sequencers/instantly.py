@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -54,6 +55,21 @@ class InstantlyClient(JsonApi):
     def update(self, address: str, changes: dict[str, Any]) -> dict[str, Any]:
         updated: dict[str, Any] = self._call("PATCH", _path(address), body=changes)
         return updated
+
+    def set_warmup(self, address: str, enabled: bool, timeout: float = 120.0, poll: float = 0.5) -> None:
+        """Switch the account's warm-up on or off: Instantly does it in a background job, awaited here."""
+        action = "enable" if enabled else "disable"
+        job = self._call("POST", f"/api/v2/accounts/warmup/{action}", body={"emails": [address]})
+        deadline = time.monotonic() + timeout
+        while job.get("status") in ("pending", "in-progress"):
+            if time.monotonic() > deadline:
+                raise InstantlyError(
+                    f"Instantly's job to {action} the warm-up of {address} still runs after {timeout:.0f}s"
+                )
+            time.sleep(poll)
+            job = self._call("GET", f"/api/v2/background-jobs/{quote(str(job['id']))}")
+        if job.get("status") != "success":
+            raise InstantlyRefused(f"Instantly's job to {action} the warm-up of {address} ended {job.get('status')}")
 
     def delete(self, address: str) -> None:
         """Remove the account; one already gone is done."""

@@ -10,9 +10,11 @@ INSTANTLY_MAX_INCREMENT = 4  # Instantly's warm-up increment: 'disabled' or '0'.
 
 
 def instantly_warmup(warmup: Warmup) -> dict[str, Any]:
-    """Instantly's `warmup` object: its daily volume, ramp and reply rate (the ramp capped at Instantly's 4)."""
+    """Instantly's `warmup` object: its daily volume, ramp and reply rate (the ramp capped at Instantly's 4),
+    and whether it runs (`enabled`: Instantly switches that apart, in a background job)."""
     step = min(warmup.increment_per_day, INSTANTLY_MAX_INCREMENT)
     return {
+        "enabled": warmup.enabled,
         "limit": warmup.max_per_day,
         "increment": str(step) if step else "disabled",
         "reply_rate": warmup.reply_rate_percent,

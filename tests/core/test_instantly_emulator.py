@@ -5,6 +5,7 @@ rate limit) come back as the SDK's own error classes, with the emulator's messag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,8 +68,15 @@ def test_the_sdk_creates_reads_updates_and_deletes_an_account(emulator: Any) -> 
             30,
             1,
         )
-        assert made.warmup is not None and made.warmup.limit == 20 and made.warmup_status.value == 1
+        assert made.warmup is not None and made.warmup.limit == 20 and made.warmup_status.value == 0
         assert client.accounts.retrieve("ada@demo-a.example").first_name == "Ada"
+        job = client.accounts.enable_warmup(emails=["ada@demo-a.example"])  # a background job, as Instantly's
+        assert (job.type.value, job.status.value) == ("update-warmup-accounts", "pending")
+        for _ in range(50):
+            if client.background_jobs.retrieve(job.id).status.value == "success":
+                break
+            time.sleep(0.1)
+        assert client.accounts.retrieve("ada@demo-a.example").warmup_status.value == 1
         changed = client.accounts.update("ada@demo-a.example", daily_limit=25, warmup=Warmup(limit=10))
         assert (changed.daily_limit, changed.warmup.limit if changed.warmup else None) == (25, 10)
         assert _status(client.accounts.pause("ada@demo-a.example")) == 2

@@ -69,7 +69,7 @@ def test_each_account_is_planned_in_its_sequencers_terms(tmp_path: Path) -> None
     assert (alice.kind, alice.first_name, alice.warmup) == (
         "instantly",
         "Alice",
-        {"limit": 10, "increment": "2", "reply_rate": 50},
+        {"enabled": True, "limit": 10, "increment": "2", "reply_rate": 50},
     )
     erin = got["sales", "erin@acme-outreach.com"]
     assert (erin.kind, erin.warmup) == (

@@ -96,6 +96,23 @@ def test_a_limit_changed_in_the_sequencer_is_drift_and_an_update_puts_it_back(wo
     assert emu.accounts["ada@demo-a.example"]["daily_limit"] == 30
 
 
+def test_instantlys_warm_up_is_switched_by_its_background_job_and_read_back(workspace: Any) -> None:
+    emu, url = workspace
+    warm = {"enabled": True, "limit": 20, "increment": "2", "reply_rate": 30}
+    driver = Driver(SequencerAccountProvider())
+    id_, outs = driver.create(inputs(url, warmup=warm))
+    account = emu.accounts["ada@demo-a.example"]
+    assert outs["warmup"] == warm and account["warmup_status"] == 1 and "enabled" not in account["warmup"]
+    assert [job["data"] for job in emu.jobs.values()] == [{"emails": ["ada@demo-a.example"], "enable": True}]
+    InstantlyClient(KEY, url).set_warmup("ada@demo-a.example", False)  # switched off in Instantly's UI
+    _, seen = driver.read(id_, outs)
+    assert seen["warmup"] == {**warm, "enabled": False}
+    diff = driver.diff(id_, seen, inputs(url, warmup=warm))
+    assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == []
+    assert driver.update(id_, seen, inputs(url, warmup=warm))["warmup"] == warm
+    assert account["warmup_status"] == 1
+
+
 def test_a_new_password_replaces_the_account_and_a_deleted_one_reads_as_gone(workspace: Any) -> None:
     emu, url = workspace
     driver = Driver(SequencerAccountProvider())
