@@ -38,7 +38,7 @@ def as_text(state: DesiredState) -> str:
         out += ["", f"sequencer accounts ({len(state.sequencer_accounts)}):"]
         out += [
             f"  {a.sequencer:<12} {a.kind:<10} {a.address:<40} limit {a.daily_limit}/day, "
-            f"warm-up {a.warmup['limit']}/day"
+            f"warm-up {' '.join(f'{k}={v}' for k, v in a.warmup.items())}"  # in the sequencer's own terms
             for a in state.sequencer_accounts
         ]
     return "\n".join(out) + "\n"

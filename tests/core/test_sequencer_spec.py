@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mailbox_iac.plan.planner import plan
+from mailbox_iac.plan.render import as_text
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file
 from tests.conftest import SPECS
@@ -76,6 +77,18 @@ def test_each_account_is_planned_in_its_sequencers_terms(tmp_path: Path) -> None
         "smartlead",
         {"warmup_enabled": False, "total_warmup_per_day": 20, "daily_rampup": 2, "reply_rate_percentage": 30},
     )
+
+
+def test_the_text_plan_lists_each_account_with_its_warm_up_in_its_sequencers_terms(tmp_path: Path) -> None:
+    text = as_text(plan(load_file(acme_with(tmp_path, SEQUENCERS)).tenant))
+    assert (
+        "  outreach     instantly  alice@acme-mail.com                      limit 5/day, "
+        "warm-up enabled=True limit=10 increment=2 reply_rate=50"
+    ) in text
+    assert (
+        "  sales        smartlead  erin@acme-outreach.com                   limit 30/day, warm-up "
+        "warmup_enabled=False total_warmup_per_day=20 daily_rampup=2 reply_rate_percentage=30"
+    ) in text
 
 
 def test_a_spec_without_sequencers_has_no_accounts() -> None:
