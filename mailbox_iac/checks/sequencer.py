@@ -24,17 +24,14 @@ def connected(account: SequencerAccountPlan, api_key: str | None, env: Mapping[s
     subject = f"{account.sequencer} ({account.kind})"
     if not api_key:
         return CONNECTED.result(subject, False, f"the stack has no secret {account.api_key!r} (the workspace's key)")
-    base_url = env.get(f"MAILBOX_IAC_{account.kind.upper()}_URL", "")
-    props: dict[str, Any] = {"kind": account.kind, "base_url": base_url, "api_key": api_key}
+    props: dict[str, Any] = {"kind": account.kind, "base_url": "", "api_key": api_key}
     props |= {"address": account.address, "first_name": account.first_name, "last_name": account.last_name}
     props["warmup"] = account.warmup
-    seq = accounts.workspace(props)
     try:
-        view = seq.find(props)
-    except Exception as exc:
+        with accounts.workspace(props, env) as seq:
+            view = seq.find(props)
+    except Exception as exc:  # the sequencer's refusal or outage is this check's finding
         return CONNECTED.result(subject, False, f"the sequencer did not answer: {exc}")
-    finally:
-        seq.close()
     if view is None:
         return CONNECTED.result(subject, False, "no account there (no `up` since it was declared, or removed there)")
     status = view.get("status")

@@ -10,7 +10,8 @@ Adding is never half done: when the sequencer's connection test fails, the accou
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, Self
 
 from mailbox_iac.errors import Permanent
 from mailbox_iac.sequencers.instantly import DEFAULT_BASE as INSTANTLY_BASE
@@ -36,7 +37,8 @@ class Workspace(Protocol):
     def add(self, props: dict[str, Any]) -> View: ...
     def change(self, props: dict[str, Any]) -> View: ...
     def remove(self, props: dict[str, Any]) -> None: ...
-    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
 # The connection settings each sequencer changes on an existing account; any other is a new account.
@@ -46,14 +48,16 @@ IN_PLACE = {
 }
 
 
-def workspace(props: dict[str, Any]) -> Workspace:
-    kind = props["kind"]
+def workspace(props: dict[str, Any], env: Mapping[str, str] = os.environ) -> Workspace:
+    """The account's workspace, at `base_url`, else MAILBOX_IAC_<KIND>_URL in `env`, else the sequencer's
+    own API; closed when a `with` ends."""
+    kind = str(props["kind"])
+    base = props.get("base_url") or env.get(f"MAILBOX_IAC_{kind.upper()}_URL")
+    key = str(props["api_key"])
     if kind == "instantly":
-        base = props.get("base_url") or os.environ.get("MAILBOX_IAC_INSTANTLY_URL") or INSTANTLY_BASE
-        return Instantly(InstantlyClient(str(props["api_key"]), str(base)))
+        return Instantly(InstantlyClient(key, str(base or INSTANTLY_BASE)))
     if kind == "smartlead":
-        base = props.get("base_url") or os.environ.get("MAILBOX_IAC_SMARTLEAD_URL") or SMARTLEAD_BASE
-        return Smartlead(SmartleadClient(str(props["api_key"]), str(base)))
+        return Smartlead(SmartleadClient(key, str(base or SMARTLEAD_BASE)))
     raise Permanent(f"sequencer kind {kind!r} has no provider")
 
 
@@ -67,7 +71,10 @@ class _Adapter:
 
     client: _Client
 
-    def close(self) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.client.close()
 
     def find(self, props: dict[str, Any]) -> View | None:

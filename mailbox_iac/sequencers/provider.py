@@ -35,20 +35,14 @@ def _outputs(props: dict[str, Any], view: View) -> dict[str, Any]:
 
 class SequencerAccountProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        seq = workspace(props)
-        try:
+        with workspace(props) as seq:
             adopted = seq.find(props) is not None  # never added twice
             view = seq.change(props) if adopted else seq.add(props)
-            return CreateResult(f"{props['kind']}:{props['address']}", _outputs(props, view))
-        finally:
-            seq.close()
+        return CreateResult(f"{props['kind']}:{props['address']}", _outputs(props, view))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        seq = workspace(props)
-        try:
+        with workspace(props) as seq:
             view = seq.find(props)
-        finally:
-            seq.close()
         if view is None:
             return ReadResult(None, {})  # gone from the workspace
         return ReadResult(id_, _outputs(props, view))
@@ -60,15 +54,9 @@ class SequencerAccountProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        seq = workspace(news)
-        try:
+        with workspace(news) as seq:
             return UpdateResult(_outputs(news, seq.change(news)))
-        finally:
-            seq.close()
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        seq = workspace(props)
-        try:
+        with workspace(props) as seq:
             seq.remove(props)
-        finally:
-            seq.close()

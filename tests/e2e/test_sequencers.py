@@ -189,11 +189,11 @@ def test_a_wrong_password_fails_with_the_sequencers_message(demo: Demo) -> None:
         "MAILBOX_IAC_INSTANTLY_URL": demo.info["instantly_url"],
         "MAILBOX_IAC_SMARTLEAD_URL": demo.info["smartlead_url"],
     }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        for seq in (instantly, smartlead):
-            with pytest.raises(ConnectionFailed, match=r"cannot log in to nobody-yet@demo-a.example: .*535 5\.7\.8"):
-                accounts.workspace(seq).add(seq)
+    for seq in (instantly, smartlead):
+        with (
+            accounts.workspace(seq, env) as ws,
+            pytest.raises(ConnectionFailed, match=r"cannot log in to nobody-yet@demo-a.example: .*535 5\.7\.8"),
+        ):
+            ws.add(seq)
     assert "nobody-yet@demo-a.example" not in workspace(demo)
     assert "nobody-yet@demo-a.example" not in smartlead_workspace(demo)
