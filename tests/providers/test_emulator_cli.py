@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import IO
 
 import httpx
 
 from hostwinds_dynamic.client import HostwindsClient, HostwindsTransientError
 from hostwinds_dynamic.provider import lookup_ptr
+
+
+def _announced(stream: IO[str], *labels: str) -> dict[str, str]:
+    """The `label: address` lines the emulator prints at start, read as a script would: by label, so a
+    library's warning on the same stream does not shift them."""
+    found: dict[str, str] = {}
+    while set(labels) - found.keys():
+        line = stream.readline()
+        assert line, f"the emulator exited before announcing {sorted(set(labels) - found.keys())}"
+        label, _, address = line.partition(": ")
+        if label in labels:
+            found[label] = address.strip()
+    return found
 
 
 def test_emulator_process_serves_api_faults_and_ptr() -> None:
@@ -35,8 +49,8 @@ def test_emulator_process_serves_api_faults_and_ptr() -> None:
     )
     try:
         assert proc.stderr
-        url = proc.stderr.readline().split(": ", 1)[1].strip()
-        dns = proc.stderr.readline().split(": ", 1)[1].strip()
+        announced = _announced(proc.stderr, "Hostwinds emulator", "reverse DNS (PTR)")
+        url, dns = announced["Hostwinds emulator"], announced["reverse DNS (PTR)"]
         with HostwindsClient(url, "k", rate=50, retries=0) as c:
             try:
                 c.list_instances()
