@@ -10,18 +10,38 @@ Inputs are checked the way the real provider does (required fields, types, TTL r
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import json
 import os
 import sys
+import types
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from mailbox_iac import cloudflare_api
+
+
+def _pulumi_protos(*names: str) -> list[types.ModuleType]:
+    """The SDK's generated protocol modules, loaded without the `pulumi` package around them: importing
+    `pulumi.runtime.proto` runs the whole SDK's `__init__` (the runtime, the Automation API), a third of
+    this plugin's start, for modules that need only protobuf and grpc."""
+    sdk = importlib.util.find_spec("pulumi")
+    assert sdk and sdk.submodule_search_locations, "the pulumi package is not installed"
+    package = types.ModuleType("_pulumi_protos")
+    package.__path__ = [os.path.join(sdk.submodule_search_locations[0], "runtime", "proto")]
+    sys.modules[package.__name__] = package
+    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+
+
+if TYPE_CHECKING:
+    from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
+else:
+    plugin_pb2, provider_pb2, provider_pb2_grpc = _pulumi_protos("plugin_pb2", "provider_pb2", "provider_pb2_grpc")
 
 VERSION = "6.23.1"
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"

@@ -95,7 +95,7 @@ try:
 except SystemExit:
     pass
 heavy = ("pulumi", "pulumi_cloudflare", "grpc", "httpx", "paramiko", "dns", "mailbox_iac.engine", "mailbox_iac.sandbox.run")
-print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)
+print(sorted(m for m, module in sys.modules.items() if m.startswith(heavy) and module is not None), file=sys.stderr)
 """
 
 

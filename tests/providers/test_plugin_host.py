@@ -5,6 +5,7 @@ are served at once, not four at a time."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 import grpc
 import pulumi.dynamic
+from google.protobuf import empty_pb2
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import proto, rpc
 from pulumi.runtime._serialization import _serialize
@@ -54,6 +56,44 @@ def test_the_dynamic_provider_serves_as_many_creates_at_once_as_the_engine_sends
             with ThreadPoolExecutor(AT_ONCE) as pool:
                 ids = list(pool.map(create, [f"r{i}" for i in range(AT_ONCE)]))
         assert ids == [f"r{i}" for i in range(AT_ONCE)]
+    finally:
+        plugin.terminate()
+        plugin.wait(timeout=10)
+
+
+# What a plugin process imports before it serves: neither the SDK's runtime (the stand-in only needs its
+# protocol modules) nor the command-line extras of httpx and paramiko (mailbox_iac/__init__.py).
+_PLUGIN_IMPORTS = """
+import sys
+import mailbox_iac.plugin_host  # first, as `python -m mailbox_iac.plugin_host` runs it
+import httpx, paramiko, mailbox_iac.sandbox.cfplugin
+loaded = [m for m, module in sys.modules.items() if module is not None]
+print(sorted(m for m in loaded if m.split(".")[0] in ("pulumi", "click", "rich", "pygments", "invoke")))
+"""
+
+
+def test_the_stand_in_cloudflare_plugin_starts_without_the_sdk_runtime_or_cli_extras() -> None:
+    done = subprocess.run([sys.executable, "-c", _PLUGIN_IMPORTS], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_stand_in_cloudflare_plugin_answers_over_grpc() -> None:
+    plugin = subprocess.Popen(
+        [sys.executable, "-m", "mailbox_iac.plugin_host", "mailbox_iac.sandbox.cfplugin"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert plugin.stdout is not None
+        port = int(plugin.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30)
+            schema = stub.GetSchema(proto.GetSchemaRequest(version=0), timeout=30)
+        assert info.version == "6.23.1"
+        assert json.loads(schema.schema) == {"name": "cloudflare", "version": "6.23.1"}
     finally:
         plugin.terminate()
         plugin.wait(timeout=10)
