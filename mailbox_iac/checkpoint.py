@@ -17,6 +17,7 @@ DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 DKIM_KEY = "pulumi-python:dynamic/credentials:DkimKey"
 MAILBOX = "pulumi-python:dynamic/mailhost:Mailbox"
 MAIL_HOST = "pulumi-python:dynamic/mailhost:MailHost"
+STACK = "pulumi:pulumi:Stack"
 
 
 def _entry(resource: Mapping[str, Any]) -> tuple[Key, dict[str, str]] | None:
@@ -75,6 +76,13 @@ def revealed(value: Any) -> Any:
     if isinstance(value, Mapping) and "plaintext" in value:
         return json.loads(str(value["plaintext"]))
     return value
+
+
+def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack's outputs as its checkpoint holds them, each secret revealed: what `Stack.outputs()` gives,
+    without its two more CLI processes when the checkpoint is at hand."""
+    root: Mapping[str, Any] = next((r for r in deployment.get("resources") or [] if r.get("type") == STACK), {})
+    return {k: revealed(v) for k, v in (root.get("outputs") or {}).items()}
 
 
 def ssh_access(deployment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

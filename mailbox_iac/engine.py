@@ -7,6 +7,7 @@ backend, secrets are encrypted with the passphrase, and the CLI never prints sec
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle  # to undo the SDK's patch of pickle; nothing is unpickled here  # nosec B403
 import shutil
@@ -65,6 +66,13 @@ def pulumi_bin_dir() -> Path:
     raise EngineMissing("no Pulumi engine found: run `bash scripts/bootstrap` (it builds or finds one)")
 
 
+@functools.cache
+def _pulumi_command(root: str) -> auto.PulumiCommand:
+    """The CLI under `root`, whose version the Automation API checks (a `pulumi version` process) once per
+    process rather than for every stack opened."""
+    return auto.PulumiCommand(root=root)
+
+
 @dataclass(frozen=True)
 class Engine:
     """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`;
@@ -121,7 +129,7 @@ class Engine:
         return auto.LocalWorkspaceOptions(
             work_dir=str(self.project_dir),
             env_vars=self.env_vars(),
-            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin_dir().parent)),
+            pulumi_command=_pulumi_command(str(pulumi_bin_dir().parent)),
         )
 
     def stack(

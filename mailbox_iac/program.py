@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from mailbox_iac import adopt, allowances, cloudflare_api, project
+from mailbox_iac import adopt, allowances, checkpoint, cloudflare_api, project
 from mailbox_iac import cloudflare_resources as cloudflare
 from mailbox_iac.checks.dns import record_row
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
@@ -387,18 +387,18 @@ def stack_zones(config: Mapping[str, auto.ConfigValue]) -> list[str]:
 
 
 def adopt_before_up(
-    stack: auto.Stack,
+    tenant: str,
     project_dir: Path,
     deployment: Mapping[str, Any],
+    raw: Mapping[str, auto.ConfigValue],
     env: Mapping[str, str],
     say: Callable[[str], None],
 ) -> dict[str, str]:
-    """The records to adopt in this `up` (adopt.py), from the spec, the last outputs, the stack's checkpoint
-    and the zones. The Cloudflare token and endpoint: the stack's `cloudflare:apiToken` /
-    `cloudflare:baseUrl`, else `env`."""
-    outputs = {k: v.value for k, v in stack.outputs().items()}
-    state = plan(load_file(project.tenant_spec(project_dir, stack.name)).tenant, known_facts(outputs))
-    raw = stack.get_all_config()
+    """The records to adopt in this `up` (adopt.py), from the spec, the stack's checkpoint (`stack export
+    --show-secrets`: its last outputs too) and config (`raw`), and the zones. The Cloudflare token and
+    endpoint: the stack's `cloudflare:apiToken` / `cloudflare:baseUrl`, else `env`."""
+    facts = known_facts(checkpoint.stack_outputs(deployment))
+    state = plan(load_file(project.tenant_spec(project_dir, tenant)).tenant, facts)
     config = {k: v.value for k, v in raw.items()}
     allowed = set(stack_zones(raw))
     planned = [r for r in state.dns_records if r.zone in allowed]  # never a zone the stack may not manage

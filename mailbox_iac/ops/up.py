@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from concurrent import futures
 from typing import Any
 
 from pulumi import automation as auto
@@ -35,8 +36,11 @@ def up(
     with recovery.exclusive(engine.lock_dir, tenant, wait=wait):
         with selecting or contextlib.nullcontext():
             stack = engine.stack(tenant, program)
-        deployment = engine.recover(stack, say)
-        imports.update(adopt_before_up(stack, engine.project_dir, deployment, {**os.environ, **engine.env}, say))
+        with futures.ThreadPoolExecutor(max_workers=1) as reads:  # a CLI process beside recover's own
+            config = reads.submit(stack.get_all_config)
+            deployment = engine.recover(stack, say)
+            env = {**os.environ, **engine.env}
+            imports.update(adopt_before_up(tenant, engine.project_dir, deployment, config.result(), env, say))
         try:
             return stack.up(on_output=on_output, on_event=on_event, show_secrets=False, refresh=refresh, color="never")
         except auto.CommandError as exc:

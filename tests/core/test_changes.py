@@ -140,3 +140,22 @@ def test_the_records_drift_checks_come_from_the_checkpoint_in_their_zones() -> N
             }
         ],
     }
+
+
+def test_a_checkpoint_holds_the_stack_outputs_with_secrets_revealed() -> None:
+    sig = "4dabf18193072939515e22adb298388d"
+    servers = {"mx1": {"ip": "192.0.2.7", "serviceid": "1"}}
+    deployment = {
+        "resources": [
+            {"type": "pulumi:providers:cloudflare", "outputs": {"version": "6.23.1"}},
+            {
+                "type": checkpoint.STACK,
+                "outputs": {
+                    "servers": servers,
+                    "passwords": {sig: "1b47061264138c4ac30d75fd1eb44270", "plaintext": '{"a": "s3"}'},
+                },
+            },
+        ]
+    }
+    assert checkpoint.stack_outputs(deployment) == {"servers": servers, "passwords": {"a": "s3"}}
+    assert checkpoint.stack_outputs({"resources": []}) == {}  # a stack never deployed
