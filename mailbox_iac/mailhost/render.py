@@ -22,7 +22,7 @@ from importlib import resources
 
 from mailbox_iac.mailhost.resolver import RESOLVER_LINES, Root, unbound_conf
 from mailbox_iac.plan.model import MailHostPlan
-from mailbox_iac.spec.model import DEFAULT_DAILY_LIMIT
+from mailbox_iac.spec.defaults import DEFAULT_DAILY_LIMIT
 
 ROOT = "/etc/mailbox-iac"
 CURRENT = f"{ROOT}/current"  # symlink to the active release; switched atomically

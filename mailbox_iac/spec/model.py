@@ -15,6 +15,13 @@ from pydantic.config import JsonDict
 
 from mailbox_iac.dns.spf import SPF_TERM_PATTERN, check_term
 from mailbox_iac.spec import names
+from mailbox_iac.spec.defaults import (
+    DAILY_LIMIT_MAX,
+    DEFAULT_BACKEND,
+    DEFAULT_BILLING_CYCLE,
+    DEFAULT_DAILY_LIMIT,
+    DEFAULT_QUOTA_MB,
+)
 
 
 def _pattern(pattern: str) -> WithJsonSchema:
@@ -30,14 +37,6 @@ SpfTerm = Annotated[str, AfterValidator(check_term), _pattern(SPF_TERM_PATTERN)]
 ServerName = Annotated[
     str, AfterValidator(lambda v: names.check_identifier(v, "server name")), _pattern(names.IDENTIFIER_PATTERN)
 ]
-
-DAILY_LIMIT_MAX = 500
-# Effective defaults of settings that `defaults.*` may also set (so the models hold None for "not set"):
-# the published schema shows them, `resolve.py` applies them.
-DEFAULT_QUOTA_MB = 1024
-DEFAULT_DAILY_LIMIT = 30
-DEFAULT_BACKEND = "hostwinds"
-DEFAULT_BILLING_CYCLE = "monthly"
 
 
 def _effective(value: int | str) -> JsonDict:

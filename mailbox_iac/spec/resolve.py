@@ -14,12 +14,9 @@ from pydantic import BaseModel
 from mailbox_iac.dns.spf import MAX_LOOKUPS, lookup_count
 from mailbox_iac.servers import registry
 from mailbox_iac.spec import names, roles
+from mailbox_iac.spec.defaults import DEFAULT_BACKEND, DEFAULT_BILLING_CYCLE, DEFAULT_DAILY_LIMIT, DEFAULT_QUOTA_MB
 from mailbox_iac.spec.errors import Loc
 from mailbox_iac.spec.model import (
-    DEFAULT_BACKEND,
-    DEFAULT_BILLING_CYCLE,
-    DEFAULT_DAILY_LIMIT,
-    DEFAULT_QUOTA_MB,
     Dkim,
     Dmarc,
     MailboxSettings,

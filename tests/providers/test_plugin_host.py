@@ -77,6 +77,24 @@ def test_the_stand_in_cloudflare_plugin_starts_without_the_sdk_runtime_or_cli_ex
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+# The dynamic provider's process, as plugin_host sets it up, loading every provider module of a stack:
+# neither the spec's pydantic models nor dnspython's DNS-over-HTTPS client stack.
+_PROVIDER_IMPORTS = """
+import sys
+import mailbox_iac.plugin_host as host
+host.without_dns_over_https()
+import pulumi.dynamic, hostwinds_dynamic.provider, mailbox_iac.credentials.provider, mailbox_iac.guards
+import mailbox_iac.mailhost.provider, mailbox_iac.readiness, mailbox_iac.sequencers.provider
+loaded = {m.split(".")[0] for m, module in sys.modules.items() if module is not None}
+print(sorted(loaded & {"pydantic", "httpx2", "httpcore2", "h2", "click", "rich", "invoke"}))
+"""
+
+
+def test_the_dynamic_provider_loads_its_resources_without_the_spec_models_or_dns_over_https() -> None:
+    done = subprocess.run([sys.executable, "-c", _PROVIDER_IMPORTS], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 def test_the_stand_in_cloudflare_plugin_answers_over_grpc() -> None:
     plugin = subprocess.Popen(
         [sys.executable, "-m", "mailbox_iac.plugin_host", "mailbox_iac.sandbox.cfplugin"],
