@@ -5,10 +5,12 @@ are served at once, not four at a time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,31 +36,37 @@ class Gathering(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.CreateResult(id_=props["name"], outs={"name": props["name"]})
 
 
-def test_the_dynamic_provider_serves_as_many_creates_at_once_as_the_engine_sends() -> None:
-    plugin = subprocess.Popen(
-        [sys.executable, "-m", "mailbox_iac.plugin_host", "pulumi.dynamic"],
+@contextlib.contextmanager
+def plugin(module: str) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
+    """The plugin as the engine starts it (the launchers' command), and a gRPC stub on the port it prints."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbox_iac.plugin_host", module],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
     )
     try:
-        assert plugin.stdout is not None
-        port = int(plugin.stdout.readline())
-        pickled, _ = _serialize(True, serialize_provider, Gathering())
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-
-            def create(name: str) -> str:
-                props = asyncio.run(rpc.serialize_properties({"name": name, "__provider": pickled}, {}))
-                return str(stub.Create(proto.CreateRequest(urn=f"urn:test:{name}", properties=props), timeout=60).id)
-
-            with ThreadPoolExecutor(AT_ONCE) as pool:
-                ids = list(pool.map(create, [f"r{i}" for i in range(AT_ONCE)]))
-        assert ids == [f"r{i}" for i in range(AT_ONCE)]
+            yield provider_pb2_grpc.ResourceProviderStub(channel)
     finally:
-        plugin.terminate()
-        plugin.wait(timeout=10)
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_dynamic_provider_serves_as_many_creates_at_once_as_the_engine_sends() -> None:
+    pickled, _ = _serialize(True, serialize_provider, Gathering())
+    with plugin("pulumi.dynamic") as stub:
+
+        def create(name: str) -> str:
+            props = asyncio.run(rpc.serialize_properties({"name": name, "__provider": pickled}, {}))
+            return str(stub.Create(proto.CreateRequest(urn=f"urn:test:{name}", properties=props), timeout=60).id)
+
+        with ThreadPoolExecutor(AT_ONCE) as pool:
+            ids = list(pool.map(create, [f"r{i}" for i in range(AT_ONCE)]))
+    assert ids == [f"r{i}" for i in range(AT_ONCE)]
 
 
 # What a plugin process imports before it serves: neither the SDK's runtime (the stand-in only needs its
@@ -96,22 +104,8 @@ def test_the_dynamic_provider_loads_its_resources_without_the_spec_models_or_dns
 
 
 def test_the_stand_in_cloudflare_plugin_answers_over_grpc() -> None:
-    plugin = subprocess.Popen(
-        [sys.executable, "-m", "mailbox_iac.plugin_host", "mailbox_iac.sandbox.cfplugin"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert plugin.stdout is not None
-        port = int(plugin.stdout.readline())
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-            info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30)
-            schema = stub.GetSchema(proto.GetSchemaRequest(version=0), timeout=30)
-        assert info.version == "6.23.1"
-        assert json.loads(schema.schema) == {"name": "cloudflare", "version": "6.23.1"}
-    finally:
-        plugin.terminate()
-        plugin.wait(timeout=10)
+    with plugin("mailbox_iac.sandbox.cfplugin") as stub:
+        info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30)
+        schema = stub.GetSchema(proto.GetSchemaRequest(version=0), timeout=30)
+    assert info.version == "6.23.1"
+    assert json.loads(schema.schema) == {"name": "cloudflare", "version": "6.23.1"}
