@@ -32,7 +32,8 @@ def _pulumi_protos(*names: str) -> list[types.ModuleType]:
     `pulumi.runtime.proto` runs the whole SDK's `__init__` (the runtime, the Automation API), a third of
     this plugin's start, for modules that need only protobuf and grpc."""
     sdk = importlib.util.find_spec("pulumi")
-    assert sdk and sdk.submodule_search_locations, "the pulumi package is not installed"
+    if sdk is None or not sdk.submodule_search_locations:
+        raise ImportError("the pulumi package is not installed")
     package = types.ModuleType("_pulumi_protos")
     package.__path__ = [os.path.join(sdk.submodule_search_locations[0], "runtime", "proto")]
     sys.modules[package.__name__] = package
