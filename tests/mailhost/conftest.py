@@ -55,6 +55,12 @@ class MailVps:
         im.login(user, password)
         return im
 
+    def submission_login(self, user: str, password: str) -> None:
+        """A login over submission (587, STARTTLS), as a mail client makes it."""
+        with smtplib.SMTP(self.address, 587, timeout=20) as smtp:
+            smtp.starttls(context=TLS)
+            smtp.login(user, password)
+
     def submit(self, user: str, password: str, message: Any, port: int = 587) -> None:
         if port == 465:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.address, 465, context=TLS, timeout=20)

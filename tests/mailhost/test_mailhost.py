@@ -206,18 +206,25 @@ def test_a_hand_edit_is_drift_and_up_repairs_it(
         assert c.read("/etc/resolv.conf") == RESOLVER_LINES.encode()
 
 
+def _refused_keeping_the_old(
+    mail_vps: MailVps, host: dict[str, Any], files: dict[str, render.File], error: type[Exception], match: str
+) -> None:
+    """Converging to `files` fails with `error`, and the host keeps the release and the files it had."""
+    with mail_vps.connect() as c:
+        before = facts.HOST.read(c).current_release
+        with pytest.raises(error, match=match):
+            apply.converge(c, mail_vps.mailhost, render.release_id(files), files)
+        assert facts.HOST.read(c).current_release == before
+        assert apply.live_digests(c) == host["files"]
+
+
 def test_invalid_configuration_is_refused_and_the_old_keeps_serving(mail_vps: MailVps, host: dict[str, Any]) -> None:
     files = desired_files(mail_vps.inputs())
     broken = {
         **files,
         "postfix/main.cf": render.File(files["postfix/main.cf"].content + "this line is not a parameter\n"),
     }
-    with mail_vps.connect() as c:
-        before = facts.HOST.read(c).current_release
-        with pytest.raises(apply.ConfigRejected, match="refused before activation"):
-            apply.converge(c, mail_vps.mailhost, render.release_id(broken), broken)
-        assert facts.HOST.read(c).current_release == before
-        assert apply.live_digests(c) == host["files"]
+    _refused_keeping_the_old(mail_vps, host, broken, apply.ConfigRejected, "refused before activation")
     mail_vps.imap_login(BOB, "bob-pass-1").logout()
 
 
@@ -226,15 +233,10 @@ def test_a_milter_that_dies_at_start_rolls_the_release_back_naming_it(mail_vps: 
     the readiness gate gave up; the activation fails at once, and the old release serves again."""
     files = desired_files(mail_vps.inputs())
     dying = {**files, render.FROM_GUARD_SCRIPT: render.File("raise SystemExit('no milter today')\n")}
-    with mail_vps.connect() as c:
-        before = facts.HOST.read(c).current_release
-        with pytest.raises(apply.ActivationFailed, match="rolled back: not listening: mailbox-iac-from-guard"):
-            apply.converge(c, mail_vps.mailhost, render.release_id(dying), dying)
-        assert facts.HOST.read(c).current_release == before
-        assert apply.live_digests(c) == host["files"]
-    with smtplib.SMTP(mail_vps.address, 587, timeout=20) as smtp:  # the rollback started the old milter again
-        smtp.starttls(context=TLS)
-        smtp.login(BOB, "bob-pass-1")
+    _refused_keeping_the_old(
+        mail_vps, host, dying, apply.ActivationFailed, "rolled back: not listening: mailbox-iac-from-guard"
+    )
+    mail_vps.submission_login(BOB, "bob-pass-1")  # the rollback started the old milter again
 
 
 def test_a_crashed_opendkim_is_restarted_by_its_own_supervisor(mail_vps: MailVps) -> None:
@@ -252,9 +254,7 @@ def test_a_crashed_opendkim_is_restarted_by_its_own_supervisor(mail_vps: MailVps
         else:
             raise AssertionError(f"no new OpenDKIM worker under {supervisor} listens on 8891")
         assert c.run("cat /run/opendkim/opendkim.pid")[1].strip() == supervisor
-    with smtplib.SMTP(mail_vps.address, 587, timeout=20) as smtp:
-        smtp.starttls(context=TLS)
-        smtp.login(BOB, "bob-pass-1")
+    mail_vps.submission_login(BOB, "bob-pass-1")
 
 
 def test_a_dropped_connection_leaves_old_or_new_never_a_mix(mail_vps: MailVps, host: dict[str, Any]) -> None:
