@@ -91,7 +91,7 @@ def _api_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@functools.lru_cache(maxsize=4)
+@functools.cache
 def _client(base_url: str, token: str) -> httpx.Client | None:
     """One client per endpoint and token for the plugin's life, its connections kept as the real plugin
     keeps them: a client made per call cost about 40 ms (its TLS context) on every record operation."""
