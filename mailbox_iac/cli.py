@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -775,6 +776,7 @@ def schema() -> None:
 def main() -> None:
     """Run the command. Usage errors (unknown option, missing argument) exit 1 like every other error:
     exit 2 always means "changes or problems found"."""
+    gc.freeze()  # what the imports built lives as long as the process: collections need not walk it again
     lifetime.end_children_on_sigterm()
     try:
         code = app(standalone_mode=False)

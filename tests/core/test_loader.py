@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from mailbox_iac.spec import yamlpos
 from mailbox_iac.spec.errors import SpecInvalid
 from mailbox_iac.spec.load import load_file, load_paths
 from mailbox_iac.spec.yamlpos import MAX_BYTES
@@ -72,9 +75,26 @@ def test_aliases_are_refused(write_spec) -> None:
     assert ":3:8: YAML error: YAML aliases (*name) are not allowed" in err
 
 
-def test_deep_nesting_is_refused(write_spec) -> None:
-    [err] = errors_of(write_spec("tenant: " + "[" * 100 + "]" * 100 + "\n"))
-    assert "nesting deeper than 32 levels" in err
+def test_a_scalar_alias_is_refused_where_it_stands(write_spec, spec_data) -> None:
+    """libyaml composes an alias into the very node its anchor names: found as a node met twice."""
+    text = "tenant: &t tiny\nservers: {}\ndomains:\n  - name: tiny.example\n    mailboxes: [*t]\n"
+    [err] = errors_of(write_spec(text))
+    assert ":5:17: YAML error: YAML aliases (*name) are not allowed" in err
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [(33, "nesting deeper than 32 levels"), (100, "nesting deeper than 32 levels"), (5000, "exceeded maximum nesting")],
+)
+def test_deep_nesting_is_refused(write_spec, levels: int, message: str) -> None:
+    """Past 1,000 levels libyaml's scanner refuses first, before any node is built."""
+    [err] = errors_of(write_spec("tenant: " + "[" * levels + "]" * levels + "\n"))
+    assert re.search(r"\.yaml:1:\d+: YAML error: " + message, err)
+
+
+def test_nesting_at_the_limit_reaches_validation(write_spec) -> None:
+    [err] = errors_of(write_spec("tenant: " + "[" * 31 + "]" * 31 + "\nservers: {}\ndomains: []\n"))
+    assert "deeper than" not in err and ":1:1: tenant: Input should be a valid string" in err
 
 
 def test_huge_file_is_refused_before_parsing(write_spec) -> None:
@@ -133,3 +153,13 @@ def test_a_warmup_start_quoted_or_bare_is_the_same_day(write_spec) -> None:
         write_spec(text + "  - {name: tiny.example, mailboxes: [{local: a, warmup: {start: '2026-11-30'}}]}\n")
     )
     assert bare.tenant.domains[0].mailboxes[0].warmup == quoted.tenant.domains[0].mailboxes[0].warmup
+
+
+@pytest.mark.parametrize("spec", sorted((Path(__file__).parents[2] / "specs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_libyaml_composes_what_the_strict_composer_does(spec: Path) -> None:
+    """The fast path (libyaml's composer) gives the data and the positions the strict one gives."""
+    text = spec.read_text()
+    fast = yamlpos._parse(str(spec), yaml.CSafeLoader(text))
+    strict = yamlpos._parse(str(spec), yamlpos._StrictComposer(text))
+    assert fast[0].data == strict[0].data and fast[0].positions == strict[0].positions
+    assert fast[1] == strict[1] == []
