@@ -8,12 +8,14 @@ backend, secrets are encrypted with the passphrase, and the CLI never prints sec
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pickle  # to undo the SDK's patch of pickle; nothing is unpickled here  # nosec B403
 import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,23 @@ def _pulumi_command(root: str) -> auto.PulumiCommand:
     return auto.PulumiCommand(root=root)
 
 
+class _Workspace(auto.LocalWorkspace):
+    """The SDK's local workspace, reading a stack's outputs (after every `up`, and for `Stack.outputs()`)
+    with its two `stack output` processes, masked and revealed, side by side instead of one after the other."""
+
+    MASK = "[secret]"  # what the masked listing shows for a secret output
+
+    def stack_outputs(self, stack_name: str) -> auto.OutputMap:
+        argv = ["stack", "output", "--json", "--stack", stack_name]
+
+        def listing(extra: list[str]) -> dict[str, Any]:
+            return dict(json.loads(self._run_pulumi_cmd_sync([*argv, *extra]).stdout))
+
+        with futures.ThreadPoolExecutor(max_workers=2) as pool:
+            masked, revealed = pool.map(listing, ([], ["--show-secrets"]))
+        return {k: auto.OutputValue(value=v, secret=masked.get(k) == self.MASK) for k, v in revealed.items()}
+
+
 @dataclass(frozen=True)
 class Engine:
     """Where state lives and how it is protected. `backend_url` is e.g. `file:///path` or `s3://...`;
@@ -125,9 +144,11 @@ class Engine:
             **self.env,
         }
 
-    def _options(self) -> auto.LocalWorkspaceOptions:
-        return auto.LocalWorkspaceOptions(
+    def _workspace(self, program: Callable[[], None]) -> _Workspace:
+        """The project's workspace (its Pulumi.yaml is in `project_dir`) running `program` inline."""
+        return _Workspace(
             work_dir=str(self.project_dir),
+            program=program,
             env_vars=self.env_vars(),
             pulumi_command=_pulumi_command(str(pulumi_bin_dir().parent)),
         )
@@ -141,7 +162,7 @@ class Engine:
     ) -> auto.Stack:
         """Create or select a stack running `program` inline, with the given config set on it."""
         self._repair(name)
-        stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=self._options())
+        stack = auto.Stack.create_or_select(name, self._workspace(program))
         values = {k: auto.ConfigValue(v) for k, v in (config or {}).items()}
         values |= {k: auto.ConfigValue(v, secret=True) for k, v in (secrets or {}).items()}
         if values:
@@ -175,4 +196,4 @@ class Engine:
     def existing(self, name: str) -> auto.Stack:
         """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""
         self._repair(name)
-        return auto.select_stack(name, project_name=PROJECT, program=lambda: None, opts=self._options())
+        return auto.Stack.select(name, self._workspace(lambda: None))

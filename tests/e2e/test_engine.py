@@ -29,6 +29,7 @@ def program() -> None:
     )
     pulumi.export("main_ip", server.main_ip)
     pulumi.export("serviceid", server.serviceid)
+    pulumi.export("api_key", pulumi.Config("hostwinds").require_secret("apiKey"))
 
 
 def test_engine_lifecycle_against_the_emulator(hostwinds: Emulator, tmp_path: Path) -> None:
@@ -42,6 +43,10 @@ def test_engine_lifecycle_against_the_emulator(hostwinds: Emulator, tmp_path: Pa
     assert up.summary.result == "succeeded"
     [inst] = hostwinds.state()["instances"]
     assert up.outputs["main_ip"].value == inst["main_ip"] and inst["status"] == "ACTIVE"
+    # the outputs come from a masked and a revealed listing, read side by side: each keeps its secrecy
+    outputs = {k: (v.value, v.secret) for k, v in up.outputs.items()}
+    assert outputs["main_ip"] == (inst["main_ip"], False) and outputs["api_key"] == (API_KEY, True)
+    assert {k: (v.value, v.secret) for k, v in stack.outputs().items()} == outputs
 
     stack.preview(expect_no_changes=True, on_output=log.append)
 
