@@ -36,19 +36,33 @@ def account_path(address: str) -> str:
     return f"{USERS_DIR}/{domain}/{local}"
 
 
-# Dovecot reloads a passwd-file only when its mtime (whole seconds) or size changed, and a new password's
-# line has the old one's size: a file rewritten within the second it was last written would keep serving
-# the old password. The new file's mtime is moved past the old one's when the clock has not.
-_OLD_MTIME = 'install -d -m 0750 -o root -g dovecot "${1%/*}" && { stat -c %Y "$1" 2>/dev/null || echo 0; }'
-_PAST_OLD_MTIME = '[ "$(stat -c %Y "$1")" -gt "$2" ] || touch -m -d "@$(($2 + 1))" "$1"'
+def account_line(address: str, password: str, quota_mb: int) -> str:
+    """The account's passwd-file line, with the password hashed (in this process: ARGON2ID, slow on purpose)."""
+    return user_line(address, hash_password(password), quota_mb)
 
 
-def write_account(conn: Connection, address: str, password: str, quota_mb: int) -> None:
-    line = user_line(address, hash_password(password), quota_mb)
-    path = account_path(address)
-    _, before, _ = conn.run(["sh", "-c", _OLD_MTIME, "sh", path])
-    conn.put(path, line.encode(), 0o640, "root", "dovecot")
-    conn.run(["sh", "-c", _PAST_OLD_MTIME, "sh", path, str(int(before.strip() or 0))])
+# Accounts as `path` and `line` pairs on stdin (a line holds the hash, never the password, and no newline),
+# each written beside its file and renamed over it. Dovecot reloads a passwd-file only when its mtime (whole
+# seconds) or size changed, and a new password's line has the old one's size: a file rewritten within the
+# second it was last written would keep serving the old password. The new file's mtime is moved past the
+# old one's when the clock has not.
+_WRITE_ACCOUNTS = """set -e
+umask 077
+while IFS= read -r path && IFS= read -r line; do
+  install -d -m 0750 -o root -g dovecot "${path%/*}"
+  old=$(stat -c %Y "$path" 2>/dev/null || echo 0)
+  new="${path%/*}/.${path##*/}.new"
+  printf '%s\\n' "$line" > "$new"
+  chown root:dovecot "$new" && chmod 0640 "$new" && mv -f "$new" "$path"
+  [ "$(stat -c %Y "$path")" -gt "$old" ] || touch -m -d "@$((old + 1))" "$path"
+done
+"""
+
+
+def write_accounts(conn: Connection, lines: list[tuple[str, str]]) -> None:
+    """Write accounts, each an `(address, account_line(...))`, in one command."""
+    data = "".join(account_path(address) + "\n" + line.rstrip("\n") + "\n" for address, line in lines)
+    conn.run(["sh", "-c", _WRITE_ACCOUNTS], stdin=data.encode())
 
 
 def parse_accounts(_status: int, out: str) -> dict[str, tuple[str, int]]:

@@ -12,7 +12,6 @@ only the hash reaches the host; state keeps the password as an encrypted secret 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -26,10 +25,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from mailbox_iac.batches import GroupCommit
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
 from mailbox_iac.mailhost.connection import SSH_KEYS, Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
-from mailbox_iac.mailhost.ssh import SshConnection, SshError, SshTarget, SshUnreachable, session
+from mailbox_iac.mailhost.ssh import SshError, SshTarget, SshUnreachable, session
 from mailbox_iac.plan.model import MailHostPlan
 from mailbox_iac.recent import Recent
 from mailbox_iac.unknown import has_unknown
@@ -52,11 +52,11 @@ def _ssh_outs(props: dict[str, Any], host_key: str) -> dict[str, Any]:
     }
 
 
-def _pinned(props: dict[str, Any]) -> contextlib.AbstractContextManager[SshConnection]:
-    """A session for resources that come after the MailHost: they use the host key it recorded."""
+def _pinned_target(props: dict[str, Any]) -> SshTarget:
+    """The host of a resource that comes after the MailHost: it uses the host key the MailHost recorded."""
     if not props.get("host_key"):
         raise SshError("host_key is required: pass the MailHost's recorded host_key (never connect unpinned)")
-    return session(SshTarget.of(props))
+    return SshTarget.of(props)
 
 
 def plan_from(data: dict[str, Any]) -> MailHostPlan:
@@ -177,7 +177,7 @@ class CertificateProvider(_OnHost):
     host's own timer changes nothing here, an expiring or wrong certificate is a change for the next `up`."""
 
     def _obtain(self, props: dict[str, Any], force: bool) -> dict[str, Any]:
-        with _pinned(props) as conn:
+        with session(_pinned_target(props)) as conn:
             cert = acme.obtain(
                 conn, list(props["names"]), acme.directory(props.get("directory")), str(props.get("email") or ""), force
             )
@@ -222,6 +222,16 @@ class CertificateProvider(_OnHost):
 _ACCOUNTS: Recent[tuple[str, int, str], dict[str, tuple[str, int]]] = Recent(5.0)
 
 
+def _write_accounts(target: SshTarget, lines: list[tuple[str, str]]) -> None:
+    with session(target) as conn:
+        accounts.write_accounts(conn, lines)
+
+
+# The accounts a run creates or changes on one host, written together (batches.py): one command for the
+# mailboxes the engine sends at once, rather than three round trips each.
+_ACCOUNT_WRITES: GroupCommit[SshTarget, tuple[str, str]] = GroupCommit(_write_accounts)
+
+
 def _host(props: dict[str, Any]) -> tuple[str, int, str]:
     return str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or "")
 
@@ -239,9 +249,10 @@ class MailboxProvider(_OnHost):
         return CheckResult(news, failures)
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        target = _pinned_target(props)
+        line = accounts.account_line(props["address"], props["password"], int(props["quota_mb"]))
         _ACCOUNTS.forget(_host(props))
-        with _pinned(props) as conn:
-            accounts.write_account(conn, props["address"], props["password"], int(props["quota_mb"]))
+        _ACCOUNT_WRITES.submit(target, (props["address"], line))
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
 
     def _outs(self, props: dict[str, Any], verified: bool, quota: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import imaplib
 import smtplib
 import socket
 import time
+from concurrent import futures
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,9 @@ def test_a_password_written_twice_in_a_second_still_changes_the_files_mtime(mail
     with mail_vps.connect() as c:
         stamps = []
         for password in ("dan-pass-1", "dan-pass-2", "dan-pass-3"):
-            accounts.write_account(c, "dan@acme-mail.com", password, 1024)
+            accounts.write_accounts(
+                c, [("dan@acme-mail.com", accounts.account_line("dan@acme-mail.com", password, 1024))]
+            )
             stamps.append(int(c.run(["stat", "-c", "%Y", path])[1]))
         accounts.delete_account(c, "dan@acme-mail.com")
     assert stamps == sorted(set(stamps)), stamps
@@ -184,6 +187,26 @@ def test_deleted_mailbox_can_no_longer_log_in(mail_vps: MailVps, host: dict[str,
     with pytest.raises(imaplib.IMAP4.error):
         mail_vps.imap_login("carol@acme-mail.com", "carol-pass-1")
     assert d.read(id_, outs) == ("", {})
+
+
+def test_mailboxes_created_at_once_each_log_in(mail_vps: MailVps, host: dict[str, Any]) -> None:
+    """The engine creates a host's mailboxes at once; those that arrive while one is being written are
+    written together in one command (batches.py), each with its own password."""
+    addresses = [f"crowd{i}@acme-mail.com" for i in range(6)]
+
+    def create(address: str) -> tuple[str, dict[str, Any]]:
+        d = Driver(MailboxProvider())
+        return d.create(d.check(mailbox(mail_vps, host, address, f"{address}-pass"))[0])
+
+    with futures.ThreadPoolExecutor(max_workers=len(addresses)) as pool:
+        created = list(pool.map(create, addresses))
+    assert [outs["verified"] for _, outs in created] == [True] * len(addresses)
+    for address in addresses:
+        logs_in_soon(mail_vps, address, f"{address}-pass")
+    with pytest.raises(imaplib.IMAP4.error):
+        mail_vps.imap_login(addresses[0], f"{addresses[1]}-pass")
+    for id_, outs in created:
+        Driver(MailboxProvider()).delete(id_, outs)
 
 
 def test_a_hand_edit_is_drift_and_up_repairs_it(
