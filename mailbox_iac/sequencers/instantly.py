@@ -58,8 +58,8 @@ class InstantlyClient(JsonApi):
 
     def set_warmup(self, address: str, enabled: bool, timeout: float = 120.0) -> None:
         """Switch the account's warm-up on or off: Instantly does it in a background job, awaited here (asked
-        after 0.1 s, then twice as long each time up to 2 s: a quick job is seen at once, a slow one costs few
-        requests)."""
+        after 0.1 s, then half as long again each time up to 2 s: a quick job is seen at once, a slow one costs
+        few requests)."""
         action = "enable" if enabled else "disable"
         job = self._call("POST", f"/api/v2/accounts/warmup/{action}", body={"emails": [address]})
         deadline = time.monotonic() + timeout
@@ -70,7 +70,7 @@ class InstantlyClient(JsonApi):
                     f"Instantly's job to {action} the warm-up of {address} still runs after {timeout:.0f}s"
                 )
             time.sleep(poll)
-            poll = min(2 * poll, 2.0)
+            poll = min(1.5 * poll, 2.0)
             job = self._call("GET", f"/api/v2/background-jobs/{quote(str(job['id']))}")
         if job.get("status") != "success":
             raise InstantlyRefused(f"Instantly's job to {action} the warm-up of {address} ended {job.get('status')}")
