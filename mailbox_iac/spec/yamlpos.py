@@ -94,10 +94,14 @@ class _Builder:
         self.errors: list[SpecError] = []
         self.seen: set[int] = set()
 
-    def build(self, node: yaml.Node, loc: Loc) -> Any:
+    def _visit(self, node: yaml.Node, loc: Loc) -> None:
+        """A node met twice is an alias (a key's too), a path this long nests too deep."""
         if id(node) in self.seen or len(loc) >= MAX_DEPTH:
             raise _Suspect
         self.seen.add(id(node))
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self._visit(node, loc)
         self.doc.positions.setdefault(loc, _pos(node))
         if node.tag not in _PLAIN_COLLECTIONS.get(type(node), (node.tag,)):
             # Scalars with a foreign tag fail when constructed; a tagged mapping or list must not pass silently.
@@ -115,7 +119,7 @@ class _Builder:
                         SpecError(self.doc.path, line, column, field_name(loc), "mapping keys must be plain scalars")
                     )
                     continue
-                self.seen.add(id(key_node))
+                self._visit(key_node, loc)
                 key = self._scalar(key_node, loc)
                 if not isinstance(key, (str, int)):
                     key = str(key)
@@ -161,14 +165,23 @@ def parse_yaml(path: str, text: str) -> tuple[Document, list[SpecError]]:
             SpecError(path, 1, 1, "", f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; split the tenant")
         ]
     try:
-        return _parse(path, yaml.CSafeLoader(text))
-    except (_Suspect, yaml.YAMLError):
-        return _parse(path, _StrictComposer(text))
+        try:
+            return _build(path, yaml.CSafeLoader(text))
+        except (_Suspect, yaml.YAMLError):
+            return _build(path, _StrictComposer(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return Document(path=path, data=None), [
+            SpecError(path, line, column, "", f"YAML error: {exc.problem or exc.context}")
+        ]
+    except yaml.YAMLError as exc:
+        return Document(path=path, data=None), [SpecError(path, 1, 1, "", f"YAML error: {exc}")]
 
 
-def _parse(path: str, loader: Any) -> tuple[Document, list[SpecError]]:
+def _build(path: str, loader: yaml.CSafeLoader | _StrictComposer) -> tuple[Document, list[SpecError]]:
+    """The document `loader` composes; raises what composing raises, and `_Suspect`."""
     doc = Document(path=path, data=None)
-    strict = isinstance(loader, _StrictComposer)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -176,15 +189,5 @@ def _parse(path: str, loader: Any) -> tuple[Document, list[SpecError]]:
         builder = _Builder(doc, loader)
         doc.data = builder.build(node, ())
         return doc, builder.errors
-    except yaml.MarkedYAMLError as exc:
-        if not strict:
-            raise
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return doc, [SpecError(path, line, column, "", f"YAML error: {exc.problem or exc.context}")]
-    except yaml.YAMLError as exc:
-        if not strict:
-            raise
-        return doc, [SpecError(path, 1, 1, "", f"YAML error: {exc}")]
     finally:
         loader.dispose()

@@ -83,6 +83,14 @@ def test_a_scalar_alias_is_refused_where_it_stands(write_spec, spec_data) -> Non
 
 
 @pytest.mark.parametrize(
+    ("text", "where"), [("a: &x foo\n*x : bar\n", ":2:1:"), ("&k tenant: tiny\n*k : other\n", ":2:1:")]
+)
+def test_an_alias_as_a_key_is_refused(write_spec, text: str, where: str) -> None:
+    [err] = errors_of(write_spec(text))
+    assert f"{where} YAML error: YAML aliases (*name) are not allowed" in err
+
+
+@pytest.mark.parametrize(
     ("levels", "message"),
     [(33, "nesting deeper than 32 levels"), (100, "nesting deeper than 32 levels"), (5000, "exceeded maximum nesting")],
 )
@@ -159,7 +167,7 @@ def test_a_warmup_start_quoted_or_bare_is_the_same_day(write_spec) -> None:
 def test_libyaml_composes_what_the_strict_composer_does(spec: Path) -> None:
     """The fast path (libyaml's composer) gives the data and the positions the strict one gives."""
     text = spec.read_text()
-    fast = yamlpos._parse(str(spec), yaml.CSafeLoader(text))
-    strict = yamlpos._parse(str(spec), yamlpos._StrictComposer(text))
+    fast = yamlpos._build(str(spec), yaml.CSafeLoader(text))
+    strict = yamlpos._build(str(spec), yamlpos._StrictComposer(text))
     assert fast[0].data == strict[0].data and fast[0].positions == strict[0].positions
     assert fast[1] == strict[1] == []
