@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -162,13 +162,10 @@ class DesiredState:
     sequencer_accounts: tuple[SequencerAccountPlan, ...] = ()
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
 def json_default(value: Any) -> Any:
-    """`json.dumps(state, default=json_default)`: a dataclass as a dict of its fields, a reference as
-    "server_ip:mx1". json's C encoder walks the rest, one call per dataclass instead of per value."""
+    """The JSON encoder's hook: a dataclass as a dict of its fields, a reference as "server_ip:mx1"; the
+    encoder walks the rest. A plan dataclass's `__dict__` holds exactly its fields, in order: none has slots
+    or caches attributes."""
     if isinstance(value, (ServerIp, DkimPublicKey)):
         return str(value).strip("<>")
-    names = _FIELDS.get(type(value)) or _FIELDS.setdefault(type(value), tuple(f.name for f in fields(value)))
-    return {name: getattr(value, name) for name in names}
+    return value.__dict__

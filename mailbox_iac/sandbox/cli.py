@@ -1,6 +1,6 @@
-"""`mailbox-iac sandbox ...`: the local stand-ins for services that cannot be reached from here."""
+"""`mailbox-iac sandbox ...`: the local stand-ins for services that cannot be reached from here.
 
-from __future__ import annotations
+Annotations are not strings here, as in `mailbox_iac/cli.py`: typer reads them at every start."""
 
 import contextlib
 import os

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections import Counter
 from datetime import date
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbox_iac.dns import records, txt
+from mailbox_iac.plan import render
 from mailbox_iac.plan.model import DkimPublicKey, Facts, ServerIp
 from mailbox_iac.plan.planner import plan
 from mailbox_iac.spec.errors import SpecInvalid
@@ -165,3 +168,22 @@ def test_valid_specs_always_plan_deterministically(data: dict[str, object], with
 def test_examples_are_valid_files() -> None:
     assert sorted(p.name for p in (REPO / "specs").glob("*.yaml")) == ["acme.yaml", "demo.yaml", "globex.yaml"]
     assert Path(REPO / "schema" / "tenant.schema.json").exists()
+
+
+def _as_plain(value: object) -> object:
+    """What `plan --format json` must print, built the slow, obvious way."""
+    if isinstance(value, (ServerIp, DkimPublicKey)):
+        return str(value).strip("<>")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_as_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_plain(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("spec", [REPO / "specs" / "demo.yaml", SPECS / "acme.yaml", SPECS / "globex.yaml"])
+def test_json_plan_holds_every_field_and_only_fields(spec: Path) -> None:
+    state = plan(load_file(spec).tenant, Facts(server_ips={"mx1": "192.0.2.10"}))
+    assert json.loads(render.as_json(state)) == _as_plain(state)
