@@ -119,6 +119,16 @@ def test_a_certificate_that_verifies_and_has_time_left(serve) -> None:
     assert mailbox.ready(results)
 
 
+def test_the_trust_follows_its_roots_file(serve) -> None:
+    first = serve([HOST])
+    context = first.trust()
+    assert first.trust() is context  # the system's store is read once
+    second = serve([HOST])  # another CA written over the same file, as a restarted sandbox does
+    now = datetime.now(UTC)
+    assert tls.certificate("127.0.0.1", HOST, second.trust(), now, second.port)[0].ok
+    assert not tls.certificate("127.0.0.1", HOST, context, now, second.port)[0].ok
+
+
 def test_a_certificate_about_to_expire_is_a_warning(serve) -> None:
     s = serve([HOST], days=5)
     verified, expiry = tls.certificate("127.0.0.1", HOST, s.trust(), datetime.now(UTC), s.port)
