@@ -70,6 +70,11 @@ ENVIRONMENT = (
     Setting("HOSTWINDS_RATE_FILE", "the lock file that holds the Hostwinds rate limit across processes"),
     Setting("CLOUDFLARE_API_TOKEN", "the Cloudflare token, when the stack has no `cloudflare:apiToken`"),
     Setting("CLOUDFLARE_BASE_URL", "the Cloudflare API, when the stack has no `cloudflare:baseUrl`"),
+    Setting(
+        "MAILBOX_IAC_SDK_DEBUG",
+        "`1`: the program passes the Pulumi SDK's debug lines to the engine (shown by `pulumi up --debug`); "
+        "dropped otherwise, as each costs the program a blocking call",
+    ),
     Setting("MAILBOX_IAC_DNS_RESOLVER", "host:port of the DNS server checks ask (default: the zone's own servers)"),
     Setting(
         "MAILBOX_IAC_HEALTH_RESOLVER",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi.log
 import pytest
 from pulumi.runtime import rpc
 
@@ -81,6 +82,11 @@ def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
     ):
         deps = acme.named(independent).dependencies
         assert server not in deps and dkim not in deps and budget in deps
+    # the servers' order goes first: what can wait registers once the operator key is at the backend
+    key_at_backend = acme.urn("hostwinds-ssh-key")
+    for waits in ("dns-MX-acme-mail.com", "password-alice@acme-mail.com", "dkim-acme-mail.com-s2026"):
+        assert key_at_backend in acme.named(waits).dependencies
+    assert acme.named("server-mx1").dependencies == {budget, key_at_backend}
     assert acme.urn("dns-A-mail.acme-mail.com") in acme.named("rdns-mx1").dependencies
     assert server in acme.named("rdns-mx1").dependencies
     mailhost = acme.urn("mailhost-mx1")
@@ -208,3 +214,13 @@ def test_real_credential_providers_run_through_the_mocks() -> None:
     assert value.startswith("v=DKIM1; k=rsa; p=MIIBIjAN") and len(txt.strings(dkim["content"])) == 2
     password = rec.named("mailbox-alice@acme-mail.com").inputs["password"]
     assert len(rpc.unwrap_rpc_secret(password)) == 24
+
+
+def test_sdk_debug_lines_are_dropped_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(pulumi.log, "debug", lambda message, *_args, **_kwargs: sent.append(message))
+    program._sdk_debug_lines({"MAILBOX_IAC_SDK_DEBUG": "1"})
+    pulumi.log.debug("kept")
+    program._sdk_debug_lines({})
+    pulumi.log.debug("dropped")
+    assert sent == ["kept"]
