@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from mailbox_iac import adopt, allowances, checkpoint, cloudflare_api, project
+from mailbox_iac import adopt, allowances, checkpoint, cloudflare_api, project, sdk_tuning
 from mailbox_iac import cloudflare_resources as cloudflare
 from mailbox_iac.checks.dns import record_row
 from mailbox_iac.credentials.resources import DkimKey, Password, SshKey
@@ -418,19 +418,6 @@ def adopt_before_up(
             api.close()
 
 
-def _sdk_debug_lines(env: Mapping[str, str]) -> None:
-    """The Pulumi SDK sends each of its debug lines (several per resource it registers) to the engine as a
-    blocking call from the program's event loop, and the engine shows them only under `--debug`: a quarter
-    of that loop's time in a fresh globex preview, with every other registration waiting behind it. They
-    are dropped unless MAILBOX_IAC_SDK_DEBUG=1."""
-    if env.get("MAILBOX_IAC_SDK_DEBUG") != "1":
-        pulumi.log.debug = _dropped
-
-
-def _dropped(*_args: Any, **_kwargs: Any) -> None:
-    return None
-
-
 def main(
     project_dir: Path | None = None, adopt_records: dict[str, str] | None = None, allow: frozenset[str] | None = None
 ) -> None:
@@ -442,7 +429,7 @@ def main(
             allow = allowances.from_environment(os.environ)
         except allowances.UnknownAllowance as exc:
             raise ProgramError(f"{allowances.ENV}: {exc}") from None
-    _sdk_debug_lines(os.environ)
+    sdk_tuning.apply(os.environ)
     settings = Settings.from_config(project_dir or Path.cwd(), allow)
     if adopt_records:
         settings = dataclasses.replace(settings, adopt_records=dict(adopt_records))

@@ -33,6 +33,7 @@ class Registered:
     inputs: dict[str, Any]
     dependencies: set[str]
     secret_outputs: list[str]
+    declared_at: tuple[str, int]  # the source position the engine gets: (file URI, line)
 
 
 @dataclass
@@ -50,7 +51,12 @@ class Recorder(mocks.MockMonitor):
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             deps = set(request.dependencies) | {u for d in request.propertyDependencies.values() for u in d.urns}
             self.registered[response.urn] = Registered(
-                request.type, request.name, inputs, deps, list(request.additionalSecretOutputs)
+                request.type,
+                request.name,
+                inputs,
+                deps,
+                list(request.additionalSecretOutputs),
+                (request.sourcePosition.uri, request.sourcePosition.line),
             )
         return response
 

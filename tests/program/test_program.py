@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi.log
 import pytest
-from pulumi.runtime import rpc
+from pulumi.runtime import resource, rpc
 
-from mailbox_iac import program
+from mailbox_iac import program, sdk_tuning
 from mailbox_iac.dns import txt
 from tests.conftest import SPECS
 from tests.program.harness import Recorder, run
@@ -29,6 +30,7 @@ GLOBEX_ZONES = [
         "direct.io",
     )
 ]
+SDK_STACK_TRACE = resource._get_stack_trace  # as the SDK has it, before any program here replaces it
 GLOBEX = {"spec": str(SPECS / "globex.yaml"), "allowedZones": GLOBEX_ZONES}
 
 
@@ -219,8 +221,28 @@ def test_real_credential_providers_run_through_the_mocks() -> None:
 def test_sdk_debug_lines_are_dropped_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[str] = []
     monkeypatch.setattr(pulumi.log, "debug", lambda message, *_args, **_kwargs: sent.append(message))
-    program._sdk_debug_lines({"MAILBOX_IAC_SDK_DEBUG": "1"})
+    monkeypatch.setattr(resource, "_get_stack_trace", resource._get_stack_trace)  # restored after the test
+    sdk_tuning.apply({"MAILBOX_IAC_SDK_DEBUG": "1"})
     pulumi.log.debug("kept")
-    program._sdk_debug_lines({})
+    sdk_tuning.apply({})
     pulumi.log.debug("dropped")
     assert sent == ["kept"]
+
+
+def test_each_resource_keeps_the_source_position_the_sdk_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    positions: list[tuple[Any, Any]] = []
+    declaring_frame = sdk_tuning.declaring_frame
+
+    def both() -> Any:
+        ours = declaring_frame()
+        positions.append((ours.frames[0].pc, SDK_STACK_TRACE().frames[0].pc))
+        return ours
+
+    monkeypatch.setattr(sdk_tuning, "declaring_frame", both)
+    monkeypatch.setattr(resource, "_get_stack_trace", resource._get_stack_trace)
+    recorder = run("acme", ACME)
+    assert len(positions) == len(recorder.registered)  # the stack registered before the program ran
+    assert all(ours == theirs and ours.line > 0 for ours, theirs in positions)
+    uri, line = recorder.named("dns-MX-acme-mail.com").declared_at
+    assert uri == Path(program.__file__).as_uri()
+    assert "cloudflare.DnsRecord(" in Path(program.__file__).read_text().splitlines()[line - 1]
