@@ -140,7 +140,7 @@ class Handles:
     dkim: dict[tuple[str, str], DkimKey]
     # What the steps that can wait depend on: the budget, and the operator key at each backend. The VPS
     # build is the longest step of a fresh `up`; until the servers' order has gone out, the program's
-    # event loop and the engine's queue hold nothing else (globex: ordered 3 s after the budget, not 6 s).
+    # event loop and the engine's queue hold nothing else (globex: ordered 0.4 s after the budget, not 4 s).
     first: list[pulumi.Resource] = field(default_factory=list)
     dns: dict[str, cloudflare.DnsRecord] = field(default_factory=dict)
     rdns: dict[str, pulumi.Resource] = field(default_factory=dict)
