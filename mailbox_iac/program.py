@@ -141,7 +141,7 @@ class Handles:
     # What the steps that can wait depend on: the budget, and the operator key at each backend. The VPS
     # build is the longest step of a fresh `up`; until the servers' order has gone out, the program's
     # event loop and the engine's queue hold nothing else (globex: ordered 0.4 s after the budget, not 4 s).
-    first: list[pulumi.Resource] = field(default_factory=list)
+    first: list[pulumi.Resource]
     dns: dict[str, cloudflare.DnsRecord] = field(default_factory=dict)
     rdns: dict[str, pulumi.Resource] = field(default_factory=dict)
     hosts: dict[str, MailHost] = field(default_factory=dict)
@@ -169,8 +169,11 @@ def _budget(state: DesiredState, settings: Settings) -> ChangeBudget:
     )
 
 
-def _servers(state: DesiredState, settings: Settings, budget: ChangeBudget, ssh: SshKey) -> Handles:
-    """Each server at its backend, after the operator key is registered there (once per backend)."""
+def _servers(
+    state: DesiredState, settings: Settings, budget: ChangeBudget, ssh: SshKey
+) -> tuple[dict[str, DeclaredServer], list[pulumi.Resource]]:
+    """Each server at its backend, after the operator key is registered there (once per backend); and
+    `Handles.first`: the budget and those keys."""
     options = ServerOptions(allow_replacement=settings.allow_server_replacement, protect=settings.protect_servers)
     access = {
         name: registry.get(name).declare_access(state.tenant, ssh.public_key, [budget])
@@ -179,8 +182,7 @@ def _servers(state: DesiredState, settings: Settings, budget: ChangeBudget, ssh:
     servers = {
         s.name: registry.get(s.backend).declare_server(s, access[s.backend], options, [budget]) for s in state.servers
     }
-    first = [budget, *(r for a in access.values() for r in a.resources)]
-    return Handles(budget, ssh, servers, {}, first=first)
+    return servers, [budget, *(r for a in access.values() for r in a.resources)]
 
 
 def _dns(state: DesiredState, settings: Settings, h: Handles) -> None:
@@ -309,16 +311,19 @@ def declare(state: DesiredState, settings: Settings) -> None:
     """Every resource of the tenant; every other resource depends on the budget, so a refusal stops all."""
     budget = _budget(state, settings)
     ssh = SshKey("ssh-key", comment=f"mailbox-iac-{state.tenant}", opts=pulumi.ResourceOptions(depends_on=[budget]))
-    h = _servers(state, settings, budget, ssh)
-    for k in state.dkim_keys:
-        h.dkim[(k.domain, k.selector)] = DkimKey(
+    servers, first = _servers(state, settings, budget, ssh)
+    dkim = {
+        (k.domain, k.selector): DkimKey(
             f"dkim-{k.domain}-{k.selector}",
             domain=k.domain,
             selector=k.selector,
             bits=k.bits,
             # a previous selector keeps its key whatever key_size says now: a new key would break its mail
-            opts=pulumi.ResourceOptions(depends_on=h.first, ignore_changes=None if k.signing else ["bits"]),
+            opts=pulumi.ResourceOptions(depends_on=first, ignore_changes=None if k.signing else ["bits"]),
         )
+        for k in state.dkim_keys
+    }
+    h = Handles(budget, ssh, servers, dkim, first)
     _dns(state, settings, h)
     _mail_hosts(state, settings, h)
     passwords, ready = _mailboxes(state, settings, h)
