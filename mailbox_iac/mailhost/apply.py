@@ -8,6 +8,7 @@
 4. `activate`: a script on the host, detached from the SSH session so that a dropped connection cannot
    stop it halfway, switches the `current` symlink atomically, runs `postfix check`, reloads only the
    daemons whose files changed (starting any that are not running), and switches back if anything fails.
+   The hardening (harden.py), which no release holds, is applied while it runs.
 The host ends either entirely on the old release or entirely on the new one.
 """
 
@@ -433,14 +434,12 @@ result ok
 """
 
 
-def activate(
-    conn: Connection, release: str, previous: str, changed: list[str], systemd: bool, timeout: float = 120.0
-) -> None:
+def start_activation(conn: Connection, release: str, previous: str, changed: list[str], systemd: bool) -> None:
+    """Starts the activation script on the host, detached; `wait_for_activation` reads how it ended."""
     release_dir = f"{RELEASES}/{release}"
     conn.put(f"{release_dir}/.activate.sh", activation_script(release, previous, changed, systemd).encode(), 0o700)
     conn.run(["rm", "-f", f"{release_dir}/.result"])
     conn.run(f"setsid -f sh {release_dir}/.activate.sh > {release_dir}/.activate.log 2>&1 < /dev/null")
-    wait_for_activation(conn, release, timeout)
 
 
 def wait_for_activation(conn: Connection, release: str, timeout: float = 120.0) -> None:
@@ -480,10 +479,14 @@ def converge(
     changed = services_changed(before, {p: f.sha256 for p, f in files.items()})
     previous = host.current_release if host.current_release != name else ""
     try:
-        activate(conn, name, previous, changed, host.systemd)
+        start_activation(conn, name, previous, changed, host.systemd)
     except RemoteCommandFailed as exc:
         raise ActivationFailed(str(exc)) from None
-    return live_digests(conn), harden.harden(conn, host.systemd, operator_networks)
+    # The hardening does not depend on the release: applied while the activation starts the daemons (most
+    # of its second is spent waiting for them), and read back before its result.
+    hardening = harden.harden(conn, host.systemd, operator_networks)
+    wait_for_activation(conn, name)
+    return live_digests(conn), hardening
 
 
 def restore_script() -> str:

@@ -1,4 +1,4 @@
-"""Host hardening, applied after every activation and read back by the MailHost provider.
+"""Host hardening, applied with every activation (while it runs) and read back by the MailHost provider.
 
 - SSH: keys only (no password or keyboard-interactive login), root by key only, few tries per connection.
 - Firewall (nftables table `inet mailbox_iac`): only 22, 25, 80 (ACME), 443 (MTA-STS), 465, 587 and 993
