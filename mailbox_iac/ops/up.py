@@ -17,10 +17,12 @@ from mailbox_iac.engine import Engine
 from mailbox_iac.program import adopt_before_up
 from mailbox_iac.program import main as tenant_program
 
-# Steps the engine runs at once (`pulumi up --parallel`). Its default, 4 per core, suits steps that
+# Steps the engine runs at once (`pulumi up --parallel`; the inline program gets as many threads, each
+# holding a registration until its step is done). The engine's default, 4 per core, suits steps that
 # compute; ours mostly wait on a remote (an SSH command, an API's build, a DNS gate). At 8, a host's
-# certificate, the longest step after the build, waited 1-3.5 s behind its mailboxes' creates.
-STEPS_AT_ONCE = 32
+# certificate, the longest step after the build, waited 1-3.5 s behind its mailboxes' creates; at 32, behind
+# the other host's, when two hosts finished together (globex: 50 mailboxes and 2 certificates at once).
+STEPS_AT_ONCE = 64
 
 
 def up(
