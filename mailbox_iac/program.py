@@ -3,7 +3,7 @@
 Graph (each arrow a real dependency, so independent work runs in parallel):
   ChangeBudget -> everything;   SshKey -> Hostwinds SshKey -> Instance -> ReverseDns (after the A record)
   Instance.main_ip -> A records (mail host, mta-sts) and MailHost -> Mailbox (host key pinned by MailHost)
-  MailHost + those A records -> Certificate (ACME HTTP-01) -> Readiness (verifies the certificate)
+  MailHost + those A records -> Certificate (ACME HTTP-01) -> Readiness of each domain (verifies it)
   DkimKey -> DKIM TXT record and MailHost;   SPF, DMARC, MX, MTA-STS, TLS-RPT TXT: no waiting at all.
 """
 
@@ -252,43 +252,62 @@ def _mail_hosts(state: DesiredState, settings: Settings, h: Handles) -> None:
 
 
 def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dict[str, Password], dict[str, Readiness]]:
-    """Each mailbox: its password, its account on the host, and the readiness gate after all it needs."""
+    """Each mailbox: its password and its account on the host; each domain: the readiness gate after all its
+    mailboxes need (returned for each mailbox)."""
     passwords: dict[str, Password] = {}
-    ready: dict[str, Readiness] = {}
-    ipv6 = {host.server: host.ipv6 for host in state.mailhosts}
+    accounts: dict[str, Mailbox] = {}
+    domains: dict[str, list[MailboxPlan]] = {}
     for m in state.mailboxes:
-        password = passwords[m.address] = Password(
+        passwords[m.address] = Password(
             f"password-{m.address}",
             address=m.address,
             rotation=settings.password_rotation.get(m.address, 0),
             opts=pulumi.ResourceOptions(depends_on=h.first),
         )
-        ip, host = h.servers[m.server].ipv4, h.hosts[m.server]
-        account = Mailbox(
+        host = h.hosts[m.server]
+        accounts[m.address] = Mailbox(
             f"mailbox-{m.address}",
-            host=ip,
+            host=h.servers[m.server].ipv4,
             private_key=h.ssh.private_key,
             host_key=host.host_key,
             address=m.address,
-            password=password.password,
+            password=passwords[m.address].password,
             quota_mb=m.quota_mb,
             opts=pulumi.ResourceOptions(depends_on=[host]),
         )
-        domain_records = [r for r in state.dns_records if r.domain == m.domain]
-        ready[m.address] = Readiness(
-            f"ready-{m.address}",
-            address=m.address,
-            zone=domain_records[0].zone,
-            ip=ip,
-            hostname=m.smtp_host,
-            ipv6=ipv6[m.server],
-            password=password.password,
-            records=pulumi.Output.all(*[pulumi.Output.all(**record_row(r, h.content(r))) for r in domain_records]),
-            opts=pulumi.ResourceOptions(
-                depends_on=[account, h.rdns[m.server], h.certs[m.server], *(h.dns[r.key] for r in domain_records)]
-            ),
-        )
-    return passwords, ready
+        domains.setdefault(m.domain, []).append(m)
+    gates = {domain: _domain_gate(state, h, ms, passwords, accounts) for domain, ms in domains.items()}
+    return passwords, {m.address: gates[m.domain] for m in state.mailboxes}
+
+
+def _domain_gate(
+    state: DesiredState,
+    h: Handles,
+    mailboxes: list[MailboxPlan],
+    passwords: dict[str, Password],
+    accounts: dict[str, Mailbox],
+) -> Readiness:
+    """A domain's readiness gate: its records, its host (PTR, certificate) and its mailboxes' logins."""
+    first = mailboxes[0]  # a domain lives on one host (the spec names it once)
+    records = [r for r in state.dns_records if r.domain == first.domain]
+    return Readiness(
+        f"ready-{first.domain}",
+        domain=first.domain,
+        zone=records[0].zone,
+        ip=h.servers[first.server].ipv4,
+        hostname=first.smtp_host,
+        ipv6=next(host.ipv6 for host in state.mailhosts if host.server == first.server),
+        mailboxes=pulumi.Output.all(**{m.address: passwords[m.address].password for m in mailboxes}),
+        records=pulumi.Output.all(*[pulumi.Output.all(**record_row(r, h.content(r))) for r in records]),
+        opts=pulumi.ResourceOptions(
+            depends_on=[
+                *(accounts[m.address] for m in mailboxes),
+                h.rdns[first.server],
+                h.certs[first.server],
+                *(h.dns[r.key] for r in records),
+            ]
+        ),
+    )
 
 
 def _sequencer_accounts(state: DesiredState, passwords: dict[str, Password], ready: dict[str, Readiness]) -> None:

@@ -1,6 +1,8 @@
-"""The readiness gate at the end of `pulumi up`: a dynamic resource per mailbox that waits (with a timeout)
-until every check of the gate set passes (`checks.mailbox.gate`: its domain's records at the authoritative
-DNS, the PTR, IMAPS and SMTP logins with the certificate verified), and says which failed. `Published`
+"""The readiness gate at the end of `pulumi up`: a dynamic resource per domain that waits (with a timeout)
+until every check of the gate set passes (`checks.mailbox.gate`: the domain's records at the authoritative
+DNS, its host's PTR, each of its mailboxes' IMAPS and SMTP logins with the certificate verified), and says
+which failed. One gate per domain, not per mailbox: each resource costs the engine two writes of the whole
+checkpoint, one after another, and a domain's mailboxes stand or fall with its records and host. `Published`
 gates a step on records alone: a mail host signs with a DKIM key only once the zone's servers answer it.
 THIS MODULE PATH IS PERMANENT (`mailbox_iac.readiness`): state pickles `ReadinessProvider` and
 `PublishedProvider` by reference.
@@ -64,47 +66,49 @@ class _Gate(ResourceProvider):
 
 class ReadinessProvider(_Gate):
     def _id(self, props: dict[str, Any]) -> str:
-        return str(props["address"])
+        return str(props["domain"])
 
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         resolver, tls = _resolver(props), trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
-        what = f"{props['address']} is not ready"
+        what = f"{props['domain']} is not ready"
         _until_passing(lambda: mailbox.gate(props, resolver, tls), what, self.timeout, self.interval)
         return {**props, "ready": True}
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("address", "ip", "hostname", "password", "records", "zone")
+        keys = ("domain", "ip", "hostname", "mailboxes", "records", "zone")
         ipv6_changed = bool(olds.get("ipv6")) != bool(news.get("ipv6"))  # absent in older states: off
         return DiffResult(changes=ipv6_changed or any(olds.get(k) != news.get(k) for k in keys))
 
 
 class Readiness(Resource, module="readiness", name="Readiness"):
+    """A domain's gate; `mailboxes`: each of its mailboxes' address and password (a secret)."""
+
     ready: pulumi.Output[bool]
 
     def __init__(
         self,
         name: str,
         *,
-        address: str,
+        domain: str,
         zone: str,
         ip: pulumi.Input[str],
         hostname: str,
         ipv6: bool,
-        password: pulumi.Input[str],
+        mailboxes: pulumi.Input[dict[str, str]],
         records: pulumi.Input[list[dict[str, Any]]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
-            "address": address,
+            "domain": domain,
             "zone": zone,
             "ip": ip,
             "hostname": hostname,
             "ipv6": ipv6,
-            "password": password,
+            "mailboxes": mailboxes,
             "records": records,
             "ready": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["mailboxes"]))
         super().__init__(ReadinessProvider(), name, props, opts)
 
 

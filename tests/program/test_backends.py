@@ -70,7 +70,7 @@ def test_the_program_declares_each_server_at_its_backend(fakecloud: None, tmp_pa
     assert rec.urn("server-mx2") in rec.named("dns-A-mail.two-b.example").dependencies
     ptr = rec.named("fakecloud-ptr-mx2")
     assert ptr.inputs["hostname"] == "mail.two-b.example" and rec.urn("dns-A-mail.two-b.example") in ptr.dependencies
-    assert rec.urn("fakecloud-ptr-mx2") in rec.named("ready-bo@two-b.example").dependencies
+    assert rec.urn("fakecloud-ptr-mx2") in rec.named("ready-two-b.example").dependencies
     assert rec.outputs["servers"][0]["mx2"] == {
         "serviceid": "fc-1",
         "ip": "203.0.113.20",

@@ -51,7 +51,7 @@ def test_acme_graph_counts(acme: Recorder) -> None:
         "Certificate": 1,
         "Password": 5,
         "Mailbox": 5,
-        "Readiness": 5,
+        "Readiness": 2,  # one per domain
         "Published": 2,
     }
 
@@ -65,7 +65,8 @@ def test_globex_graph_counts() -> None:
         counts["Password"],
         counts["DkimKey"],
         counts["Published"],
-    ) == (2, 2, 50, 50, 10, 10)
+        counts["Readiness"],
+    ) == (2, 2, 50, 50, 10, 10, 10)
     # 2 mail-host A and HELO SPF, 7 per domain, null MX trio for www, 9 domains' DMARC report authorisations
     assert counts["DnsRecord"] == 2 * 2 + 10 * 7 + 3 + 9
 
@@ -102,13 +103,17 @@ def test_dependencies_wait_only_where_needed(acme: Recorder) -> None:
     mailbox = acme.named("mailbox-alice@acme-mail.com")
     assert mailhost in mailbox.dependencies and acme.urn("password-alice@acme-mail.com") in mailbox.dependencies
     assert acme.urn("hostwinds-ssh-key") in acme.named("server-mx1").dependencies
-    ready = acme.named("ready-alice@acme-mail.com").dependencies
+    gate = acme.named("ready-acme-mail.com")
+    ready = gate.dependencies
     assert {
         acme.urn("mailbox-alice@acme-mail.com"),
+        acme.urn("mailbox-bob@acme-mail.com"),
         acme.urn("rdns-mx1"),
         acme.urn("dns-TXT-_dmarc.acme-mail.com"),
     } <= ready
-    assert acme.urn("dns-TXT-_dmarc.acme-outreach.com") not in ready  # only its own domain's records
+    # only its own domain's records and mailboxes
+    assert not {acme.urn("dns-TXT-_dmarc.acme-outreach.com"), acme.urn("mailbox-dave@acme-outreach.com")} & ready
+    assert sorted(gate.inputs["mailboxes"]) == ["alice@acme-mail.com", "bob@acme-mail.com", "carol@acme-mail.com"]
     certificate = acme.named("certificate-mx1")
     # HTTP-01 validation needs every name to resolve, and the mail host's nginx to answer on port 80.
     assert {
