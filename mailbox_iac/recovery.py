@@ -94,14 +94,15 @@ def _holder_text(content: str, stack: str) -> str:
         return f"stack {stack!r} is being updated by another mailbox-iac run on this machine"
 
 
-def _file_backend(backend_url: str) -> Path | None:
+def file_backend(backend_url: str) -> Path | None:
+    """The directory of a `file://` backend; None for any other."""
     parsed = urlparse(backend_url)
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
 def stale_engine_locks(backend_url: str, project: str, stack: str) -> tuple[list[tuple[Path, Holder]], list[Holder]]:
     """Pulumi's lock files of `stack` in a file backend: (dead holders' files, live holders)."""
-    root = _file_backend(backend_url)
+    root = file_backend(backend_url)
     if root is None:
         return [], []  # a bucket or Pulumi Cloud: the engine's own message names the holder
     dead, live = [], []
@@ -123,7 +124,7 @@ def repair_sidecars(backend_url: str, project: str, stack: str, say: Callable[[s
     then filled: gocloud's fileblob), so a run killed at that moment leaves it empty and every later command
     fails with `failed to load checkpoint: EOF`. Such a file holds nothing the checkpoint needs (without
     one, the blob reads as plain bytes, as it was written): it is removed."""
-    root = _file_backend(backend_url)
+    root = file_backend(backend_url)
     if root is None:
         return
     bookkeeping = root / ".pulumi"

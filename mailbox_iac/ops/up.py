@@ -45,7 +45,7 @@ def up(
             stack = engine.stack(tenant, program)
         with futures.ThreadPoolExecutor(max_workers=1) as reads:  # a CLI process beside recover's own
             config = reads.submit(stack.get_all_config)
-            deployment = engine.recover(stack, say)
+            deployment = {} if stack.created else engine.recover(stack, say)  # a new stack has nothing to undo
             env = {**os.environ, **engine.env}
             imports.update(adopt_before_up(tenant, engine.project_dir, deployment, config.result(), env, say))
         try:

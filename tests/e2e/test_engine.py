@@ -4,6 +4,7 @@ up, no-op preview, drift found by refresh --preview-only, repaired by up --refre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -66,3 +67,31 @@ def test_engine_lifecycle_against_the_emulator(hostwinds: Emulator, tmp_path: Pa
     stack.destroy(on_output=log.append, show_secrets=False)
     assert hostwinds.state()["instances"] == []
     stack.workspace.remove_stack("engine-e2e")
+
+
+def test_a_stack_opens_without_the_sdks_select_and_up_still_reports_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a file backend a new stack costs `stack init` alone and an existing one no CLI process at all;
+    `up` reads its outputs and its summary side by side and still returns both."""
+    engine = Engine.local(tmp_path / "state", passphrase="e2e-passphrase")
+    commands: list[str] = []
+    run = auto.PulumiCommand.run
+
+    def recorded(self: auto.PulumiCommand, args: list[str], *rest: Any, **kwargs: Any) -> auto.CommandResult:
+        commands.append(" ".join(a for a in args[:2] if not a.startswith("-")))
+        return run(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(auto.PulumiCommand, "run", recorded)
+    new = engine.stack("opening", lambda: pulumi.export("answer", pulumi.Output.secret("42")))
+    assert (commands, new.created) == (["stack init"], True)
+    up = new.up(show_secrets=False)
+    assert (up.summary.kind, up.summary.result) == ("update", "succeeded")
+    assert (up.outputs["answer"].value, up.outputs["answer"].secret) == ("42", True)
+    assert sorted(commands[-3:]) == ["stack history", "stack output", "stack output"]
+    commands.clear()
+    again = engine.stack("opening", lambda: None)
+    assert (commands, again.created) == ([], False)
+    assert engine.existing("opening").outputs()["answer"].value == "42"
+    with pytest.raises(auto.StackNotFoundError, match="no stack named 'never-made' found"):
+        engine.existing("never-made")
