@@ -276,7 +276,7 @@ def _mailboxes(state: DesiredState, settings: Settings, h: Handles) -> tuple[dic
             opts=pulumi.ResourceOptions(depends_on=[host]),
         )
         domains.setdefault(m.domain, []).append(m)
-    gates = {domain: _domain_gate(state, h, ms, passwords, accounts) for domain, ms in domains.items()}
+    gates = {domain: _domain_gate(state, h, ms, accounts) for domain, ms in domains.items()}
     return passwords, {m.address: gates[m.domain] for m in state.mailboxes}
 
 
@@ -284,10 +284,10 @@ def _domain_gate(
     state: DesiredState,
     h: Handles,
     mailboxes: list[MailboxPlan],
-    passwords: dict[str, Password],
     accounts: dict[str, Mailbox],
 ) -> Readiness:
-    """A domain's readiness gate: its records, its host (PTR, certificate) and its mailboxes' logins."""
+    """A domain's readiness gate, after its mailboxes' accounts (each proven by its logins): its records, its
+    host's PTR and the certificate it serves."""
     first = mailboxes[0]  # a domain lives on one host (the spec names it once)
     records = [r for r in state.dns_records if r.domain == first.domain]
     return Readiness(
@@ -297,7 +297,6 @@ def _domain_gate(
         ip=h.servers[first.server].ipv4,
         hostname=first.smtp_host,
         ipv6=next(host.ipv6 for host in state.mailhosts if host.server == first.server),
-        mailboxes=pulumi.Output.all(**{m.address: passwords[m.address].password for m in mailboxes}),
         records=pulumi.Output.all(*[pulumi.Output.all(**record_row(r, h.content(r))) for r in records]),
         opts=pulumi.ResourceOptions(
             depends_on=[

@@ -1,8 +1,9 @@
 """The readiness gate at the end of `pulumi up`: a dynamic resource per domain that waits (with a timeout)
 until every check of the gate set passes (`checks.mailbox.gate`: the domain's records at the authoritative
-DNS, its host's PTR, each of its mailboxes' IMAPS and SMTP logins with the certificate verified), and says
-which failed. One gate per domain, not per mailbox: each resource costs the engine two writes of the whole
-checkpoint, one after another, and a domain's mailboxes stand or fall with its records and host. `Published`
+DNS, its host's PTR, the certificate its host serves on each client port verified for the mail hostname),
+and says which failed; each of its mailboxes logged in as its account was written. One gate per domain,
+not per mailbox: each resource costs the engine two writes of the whole checkpoint, one after another, and
+a domain's mailboxes stand or fall with its records and host. `Published`
 gates a step on records alone: a mail host signs with a DKIM key only once the zone's servers answer it.
 THIS MODULE PATH IS PERMANENT (`mailbox_iac.readiness`): state pickles `ReadinessProvider` and
 `PublishedProvider` by reference.
@@ -75,13 +76,13 @@ class ReadinessProvider(_Gate):
         return {**props, "ready": True}
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("domain", "ip", "hostname", "mailboxes", "records", "zone")
+        keys = ("domain", "ip", "hostname", "records", "zone")
         ipv6_changed = bool(olds.get("ipv6")) != bool(news.get("ipv6"))  # absent in older states: off
         return DiffResult(changes=ipv6_changed or any(olds.get(k) != news.get(k) for k in keys))
 
 
 class Readiness(Resource, module="readiness", name="Readiness"):
-    """A domain's gate; `mailboxes`: each of its mailboxes' address and password (a secret)."""
+    """A domain's gate."""
 
     ready: pulumi.Output[bool]
 
@@ -94,7 +95,6 @@ class Readiness(Resource, module="readiness", name="Readiness"):
         ip: pulumi.Input[str],
         hostname: str,
         ipv6: bool,
-        mailboxes: pulumi.Input[dict[str, str]],
         records: pulumi.Input[list[dict[str, Any]]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -104,11 +104,9 @@ class Readiness(Resource, module="readiness", name="Readiness"):
             "ip": ip,
             "hostname": hostname,
             "ipv6": ipv6,
-            "mailboxes": mailboxes,
             "records": records,
             "ready": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["mailboxes"]))
         super().__init__(ReadinessProvider(), name, props, opts)
 
 

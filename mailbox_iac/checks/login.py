@@ -64,6 +64,18 @@ def _trusting(extra_roots: str | None, _changed: int | None) -> ssl.SSLContext:
     return ctx
 
 
+def pinned_tls(pem: str) -> ssl.SSLContext:
+    """Trusts exactly the certificate(s) in `pem`, whatever name they hold: what a host says, over its pinned
+    SSH session, that it serves (an account proven before ACME has run logs in over the placeholder)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False  # the pin is the identity
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # an issued leaf is trusted as it is, without its CA
+    if pem.strip():
+        ctx.load_verify_locations(cadata=pem)
+    return ctx
+
+
 def _failure(exc: Exception) -> str:
     """Why a login failed, as the server said it (its SMTP code and text: never our password)."""
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from concurrent import futures
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,24 +19,23 @@ DEPLOYED = Check(
 )
 
 
-# A domain's mailboxes log in a few at a time: the host verifies each password (Argon2id) in one process,
-# so more at once only queue there.
-LOGINS_AT_ONCE = 4
-
-
-def gate(props: dict[str, Any], resolver_address: str | None, tls: ssl.SSLContext) -> list[Result]:
-    """The readiness gate of one domain: `props` as the Readiness resource holds them (`mailboxes`: address ->
-    password). Its DNS answers are shared with the other gates of the moment (a zone's are checked together)."""
+def domain(props: dict[str, Any], resolver_address: str | None) -> list[Result]:
+    """A domain's records at its zone's servers, its host's PTR, and no AAAA for a host kept on IPv4. The DNS
+    answers are shared with the other checks of the moment (a zone's are asked together)."""
     res = dns.resolver_for(props["zone"], resolver_address, shared=True)
+    return [
+        *dns.records(props["records"], res),
+        ptr.ptr(props["ip"], props["hostname"], res),
+        *([] if props.get("ipv6") else [dns.no_aaaa(props["hostname"], res)]),
+    ]
+
+
+def gate(props: dict[str, Any], resolver_address: str | None, trust: ssl.SSLContext) -> list[Result]:
+    """The readiness gate of one domain (`props` as the Readiness resource holds them): `domain`, then the
+    certificate its host serves on each port a mailbox client uses, verified for the mail hostname. Each
+    mailbox's own logins were proven when its account was written (mailhost/provider.py)."""
     ip, hostname = props["ip"], props["hostname"]
-    with futures.ThreadPoolExecutor(max_workers=LOGINS_AT_ONCE) as pool:
-        logins = pool.map(lambda m: login.logins(ip, hostname, m[0], m[1], tls), sorted(props["mailboxes"].items()))
-        return [
-            *dns.records(props["records"], res),
-            ptr.ptr(ip, hostname, res),
-            *([] if props.get("ipv6") else [dns.no_aaaa(hostname, res)]),
-            *(result for results in logins for result in results),
-        ]
+    return [*domain(props, resolver_address), *(tls.verified(ip, hostname, trust, port) for port in tls.CLIENT_PORTS)]
 
 
 def verify(
@@ -77,13 +75,13 @@ def verify(
             "ip": ip,
             "hostname": m.smtp_host,
             "ipv6": ipv6[m.server],
-            "mailboxes": {m.address: passwords[m.address]},
         }
         if m.server not in certs:
             certs[m.server] = tls.certificate(ip, m.smtp_host, trust, datetime.now(UTC))
         if m.domain not in served:
             served[m.domain] = mta_sts.policy(m.domain, ip, policies[m.domain], trust)
-        results[m.address] = [*gate(props, resolver, trust), *certs[m.server], served[m.domain]]
+        logins = login.logins(ip, m.smtp_host, m.address, passwords[m.address], trust)
+        results[m.address] = [*domain(props, resolver), *logins, *certs[m.server], served[m.domain]]
     if sequencer_account is not None:
         for a in state.sequencer_accounts:
             if a.address in passwords:

@@ -12,7 +12,7 @@ class Severity(StrEnum):
 
 
 class Stage(StrEnum):
-    gate = "gate"  # the Readiness resource at the end of `up`: the run waits for these
+    gate = "gate"  # the run waits for these: a mailbox's logins as its account is written, the rest at Readiness
     verify = "verify"  # `mailbox-iac verify`
     drift = "drift"  # scheduled drift detection
     health = "health"  # scheduled health of every mailbox

@@ -15,8 +15,9 @@ from mailbox_iac.checks.result import Check, Result, Severity, Stage
 VERIFIED = Check(
     "tls.verified",
     Severity.error,
-    frozenset({Stage.verify, Stage.health}),
-    "the host serves a certificate that verifies for the name asked (verify: IMAPS 993; health: every TLS port)",
+    frozenset({Stage.gate, Stage.verify, Stage.health}),
+    "the host serves a certificate that verifies for the name asked (gate: 465, 587, 993; verify: IMAPS 993; "
+    "health: every TLS port)",
 )
 EXPIRY = Check(
     "tls.expiry",
@@ -40,6 +41,7 @@ LAPSING = Check(
 )
 HEALTH_WARN, HEALTH_FAIL = timedelta(days=21), timedelta(days=7)
 MAIL_PORTS = (25, 465, 587, 993)
+CLIENT_PORTS = (465, 587, 993)  # what a mailbox's client (a sequencer, a mail app) connects to
 STARTTLS_PORTS = (25, 587)
 
 
@@ -81,6 +83,13 @@ def lasting(ip: str, name: str, port: int, tls: ssl.SSLContext, as_of: datetime)
     if left < HEALTH_FAIL:
         return LAPSING.result(subject, False, detail)
     return DAYS_LEFT.result(subject, left >= HEALTH_WARN, detail)
+
+
+def verified(ip: str, hostname: str, tls: ssl.SSLContext, port: int) -> Result:
+    """The readiness gate: the certificate `ip:port` serves verifies for `hostname`."""
+    subject = f"{hostname} ({ip}:{port})"
+    expires = _expiry(subject, ip, hostname, port, tls, VERIFIED)
+    return expires if isinstance(expires, Result) else VERIFIED.result(subject, True)
 
 
 def certificate(ip: str, hostname: str, tls: ssl.SSLContext, now: datetime, port: int = 993) -> list[Result]:

@@ -8,11 +8,13 @@ configuration back and reloads; mail already delivered stays in the maildirs.
 `CertificateProvider` gets the host its TLS certificate over ACME (certbot on the host).
 `MailboxProvider` manages one account. The password arrives as a secret, is hashed in this process and
 only the hash reaches the host; state keeps the password as an encrypted secret so rotation can be seen.
+An account written is proven by its logins (IMAPS, submission) before its create or update returns.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from pulumi.dynamic import (
@@ -26,6 +28,7 @@ from pulumi.dynamic import (
 )
 
 from mailbox_iac.batches import GroupCommit
+from mailbox_iac.checks import login
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
 from mailbox_iac.mailhost.connection import SSH_KEYS, Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
@@ -236,6 +239,32 @@ def _host(props: dict[str, Any]) -> tuple[str, int, str]:
     return str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or "")
 
 
+class AccountUnusable(Exception):
+    """An account was written on its host, but does not log in."""
+
+
+# A new account logs in at once; a changed password within a second or so (Dovecot reads a passwd-file
+# again at most once a second), and certbot may swap the certificate the host serves meanwhile.
+LOGIN_WITHIN = 15.0
+
+
+def _logs_in(target: SshTarget, address: str, password: str) -> None:
+    """The account logs in over IMAPS and submission, TLS pinned to the certificate the host says, over its
+    pinned SSH session, that it serves: the placeholder until ACME has run, the issued one after (its
+    domain's readiness gate then verifies that one for the mail hostname)."""
+    deadline = time.monotonic() + LOGIN_WITHIN
+    while True:
+        with session(target, read_only=True) as conn:
+            served = (conn.read(render.TLS_CERT) or b"").decode()
+        results = login.logins(target.host, target.host, address, password, login.pinned_tls(served))
+        failed = [f"{r.check.id}: {r.detail}" for r in results if not r.ok]
+        if not failed:
+            return
+        if time.monotonic() > deadline:
+            raise AccountUnusable(f"{address}: its account is on the host but does not log in: {'; '.join(failed)}")
+        time.sleep(0.5)
+
+
 class MailboxProvider(_OnHost):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         # During a preview, inputs computed by other resources (a new server's IP) are unknown and may be
@@ -253,6 +282,7 @@ class MailboxProvider(_OnHost):
         line = accounts.account_line(props["address"], props["password"], int(props["quota_mb"]))
         _ACCOUNTS.forget(_host(props))
         _ACCOUNT_WRITES.submit(target, (props["address"], line))
+        _logs_in(target, props["address"], props["password"])
         return self._outs(props, verified=True, quota=int(props["quota_mb"]))
 
     def _outs(self, props: dict[str, Any], verified: bool, quota: int) -> dict[str, Any]:

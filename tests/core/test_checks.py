@@ -156,7 +156,7 @@ def test_the_mta_sts_policy_as_planned_changed_or_missing(serve) -> None:
 def test_the_catalog() -> None:
     ids = [c.id for c in catalog.ALL]
     assert len(ids) == len(set(ids)) and all(c.stages for c in catalog.ALL)
-    gate = {"dns.record", "dns.no-aaaa", "ptr.hostname", "login.imap", "login.smtp"}
+    gate = {"dns.record", "dns.no-aaaa", "ptr.hostname", "login.imap", "login.smtp", "tls.verified"}
     assert {c.id for c in catalog.at(Stage.gate)} == gate
     assert tls.EXPIRY in catalog.ALL and tls.EXPIRY.severity is Severity.warning
 

@@ -323,7 +323,6 @@ def test_adding_one_mailbox_adds_exactly_that(demo: Demo) -> None:
         [
             ("create", "password-hedy@demo-a.example"),
             ("create", "mailbox-hedy@demo-a.example"),
-            ("update", "ready-demo-a.example"),  # its domain's gate logs it in too
             ("create", "sequencer-outreach-hedy@demo-a.example"),
             ("update", "mailhost-mx1"),
             ("update", "change-budget"),

@@ -131,9 +131,9 @@ def test_preview_of_a_pull_request(tmp_path: Path) -> None:
         code, report, summary = preview(tmp_path)
         assert code == 2, (tmp_path / ".state/preview/full.md").read_text()[-2500:]
         [p1] = report["tenants"]
-        # its password and account created; its host, the change budget and its domain's gate updated
-        assert p1["tenant"] == "p1" and p1["counts"]["create"] == 2 and p1["counts"]["update"] == 3
-        assert "| p1 | 2 | 3 | 0 | 0 | changes |" in summary
+        # its password and account created; its host and the change budget updated
+        assert p1["tenant"] == "p1" and p1["counts"]["create"] == 2 and p1["counts"]["update"] == 2
+        assert "| p1 | 2 | 2 | 0 | 0 | changes |" in summary
         assert p1["diff"] == ["+ mailbox cy@p1-mail.example  quota_mb='1024'"]
         assert "```diff\n+ mailbox cy@p1-mail.example  quota_mb='1024'\n```" in summary
 

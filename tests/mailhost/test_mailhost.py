@@ -19,6 +19,7 @@ from pulumi.runtime import proto
 from mailbox_iac import keys
 from mailbox_iac.dns import records
 from mailbox_iac.mailhost import accounts, apply, facts, render
+from mailbox_iac.mailhost import provider as mailhost_provider
 from mailbox_iac.mailhost.provider import MailboxProvider, MailHostProvider, desired_files
 from mailbox_iac.mailhost.resolver import RESOLVER_LINES
 from mailbox_iac.mailhost.ssh import SshDropped
@@ -40,8 +41,8 @@ def mailbox(mail_vps: MailVps, host: dict[str, Any], address: str, password: str
 
 
 def logs_in_soon(mail_vps: MailVps, user: str, password: str) -> None:
-    """Dovecot looks at a changed passwd-file at most once a second: a new password works within one (the
-    readiness gate waits the same way)."""
+    """Dovecot looks at a changed passwd-file at most once a second: a new password works within one (a
+    Mailbox's create waits the same way)."""
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -319,6 +320,29 @@ def test_a_different_host_key_stops_everything(mail_vps: MailVps, host: dict[str
     fake = "ssh-ed25519 " + other.split()[1]
     with pytest.raises(Aborted, match="the SSH host key of .* changed"):
         Driver(MailHostProvider()).read(f"{mail_vps.address}:22", {**host, "host_key": fake})
+
+
+def test_an_account_that_does_not_log_in_fails_its_create_naming_the_login(
+    mail_vps: MailVps, host: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create returns once the account logs in (over the host's placeholder certificate here: no ACME in
+    this suite); with Dovecot stopped it fails, saying which login and never the password."""
+    monkeypatch.setattr(mailhost_provider, "LOGIN_WITHIN", 1.0)
+    address, password = "dora@acme-mail.com", "dora-pass-1"
+    with mail_vps.connect() as c:
+        c.run(["doveadm", "stop"])
+    try:
+        with pytest.raises(
+            Aborted, match=f"{address}: its account is on the host but does not log in: login.imap: "
+        ) as e:
+            Driver(MailboxProvider()).create(mailbox(mail_vps, host, address, password))
+        assert password not in str(e.value)
+    finally:
+        with mail_vps.connect() as c:
+            c.run("dovecot < /dev/null > /dev/null 2>&1")  # a daemon: it keeps no channel open
+        logs_in_soon(mail_vps, BOB, "bob-pass-1")
+        with mail_vps.connect() as c:
+            accounts.delete_account(c, address)
 
 
 def test_mailbox_needs_a_pinned_host_key(mail_vps: MailVps, host: dict[str, Any]) -> None:
