@@ -71,6 +71,7 @@ def pki(tmp: Path, names: list[str], days: int) -> tuple[Path, Path, Path]:
 class Served:
     def __init__(self, tmp: Path, names: list[str], days: int, body: str | None) -> None:
         self.root, cert, key = pki(tmp, names, days)
+        self.leaf = cert.read_text()
         served = body
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,6 +128,16 @@ def test_the_trust_follows_its_roots_file(serve) -> None:
     now = datetime.now(UTC)
     assert tls.certificate("127.0.0.1", HOST, second.trust(), now, second.port)[0].ok
     assert not tls.certificate("127.0.0.1", HOST, context, now, second.port)[0].ok
+
+
+def test_a_pinned_certificate_is_trusted_whatever_its_name_and_no_other_is(serve) -> None:
+    """How a written account logs in before ACME has run: trusting exactly the certificate the host says
+    (over SSH) that it serves, an issued leaf without its root, a self-signed placeholder alike."""
+    served = serve(["placeholder.example"])
+    other = serve([HOST])
+    assert tls.verified("127.0.0.1", HOST, login.pinned_tls(served.leaf), served.port).ok
+    assert not tls.verified("127.0.0.1", HOST, login.pinned_tls(other.leaf), served.port).ok
+    assert not tls.verified("127.0.0.1", HOST, login.pinned_tls(""), served.port).ok
 
 
 def test_a_certificate_about_to_expire_is_a_warning(serve) -> None:
