@@ -12,8 +12,6 @@ THIS MODULE PATH IS PERMANENT (`mailbox_iac.readiness`): state pickles `Readines
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -21,23 +19,11 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 from mailbox_iac.checks import dns, mailbox
 from mailbox_iac.checks.login import trusted_tls
-from mailbox_iac.checks.result import Result
+from mailbox_iac.checks.result import until_passing
 
 
 def _resolver(props: dict[str, Any]) -> str | None:
     return props.get("resolver") or os.environ.get("MAILBOX_IAC_DNS_RESOLVER") or None
-
-
-def _until_passing(checks: Callable[[], list[Result]], what: str, timeout: float, interval: float) -> None:
-    """Run `checks` until none fails; after `timeout` seconds, fail naming what did."""
-    deadline = time.monotonic() + timeout
-    while True:
-        failed = [c for c in checks() if not c.ok]
-        if not failed:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout:.0f}s: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
-        time.sleep(interval)
 
 
 class _Gate(ResourceProvider):
@@ -72,7 +58,7 @@ class ReadinessProvider(_Gate):
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         resolver, tls = _resolver(props), trusted_tls(os.environ.get("MAILBOX_IAC_TLS_ROOTS"))
         what = f"{props['domain']} is not ready"
-        _until_passing(lambda: mailbox.gate(props, resolver, tls), what, self.timeout, self.interval)
+        until_passing(lambda: mailbox.gate(props, resolver, tls), what, self.timeout, self.interval)
         return {**props, "ready": True}
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -120,7 +106,7 @@ class PublishedProvider(_Gate):
         res = dns.resolver_for(props["zone"], _resolver(props))
         names = ", ".join(r["name"] for r in props["records"])
         what = f"{names} not answered as planned by the servers of {props['zone']}"
-        _until_passing(lambda: dns.records(props["records"], res), what, self.timeout, self.interval)
+        until_passing(lambda: dns.records(props["records"], res), what, self.timeout, self.interval)
         return {**props, "published": True}
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -1,7 +1,10 @@
-"""What a check is (a stable id, a severity, where it runs) and what it found (a `Result`)."""
+"""What a check is (a stable id, a severity, where it runs), what it found (a `Result`), and waiting until
+checks pass (`until_passing`: the readiness gates, a written account's logins)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,3 +51,15 @@ class Result:
             "ok": self.ok,
             "detail": self.detail,
         }
+
+
+def until_passing(checks: Callable[[], list[Result]], what: str, timeout: float, interval: float) -> None:
+    """Run `checks` until none fails; after `timeout` seconds, fail naming what did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        failed = [c for c in checks() if not c.ok]
+        if not failed:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout:.0f}s: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+        time.sleep(interval)

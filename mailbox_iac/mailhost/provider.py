@@ -14,7 +14,6 @@ An account written is proven by its logins (IMAPS, submission) before its create
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from pulumi.dynamic import (
@@ -29,6 +28,7 @@ from pulumi.dynamic import (
 
 from mailbox_iac.batches import GroupCommit
 from mailbox_iac.checks import login
+from mailbox_iac.checks.result import Result, until_passing
 from mailbox_iac.mailhost import accounts, acme, apply, facts, harden, render
 from mailbox_iac.mailhost.connection import SSH_KEYS, Connection
 from mailbox_iac.mailhost.resolver import root_from_environment
@@ -239,10 +239,6 @@ def _host(props: dict[str, Any]) -> tuple[str, int, str]:
     return str(props["host"]), int(props.get("port") or 22), str(props.get("host_key") or "")
 
 
-class AccountUnusable(Exception):
-    """An account was written on its host, but does not log in."""
-
-
 # A new account logs in at once; a changed password within a second or so (Dovecot reads a passwd-file
 # again at most once a second), and certbot may swap the certificate the host serves meanwhile.
 LOGIN_WITHIN = 15.0
@@ -252,17 +248,13 @@ def _logs_in(target: SshTarget, address: str, password: str) -> None:
     """The account logs in over IMAPS and submission, TLS pinned to the certificate the host says, over its
     pinned SSH session, that it serves: the placeholder until ACME has run, the issued one after (its
     domain's readiness gate then verifies that one for the mail hostname)."""
-    deadline = time.monotonic() + LOGIN_WITHIN
-    while True:
+
+    def logins() -> list[Result]:
         with session(target, read_only=True) as conn:
             served = (conn.read(render.TLS_CERT) or b"").decode()
-        results = login.logins(target.host, target.host, address, password, login.pinned_tls(served))
-        failed = [f"{r.check.id}: {r.detail}" for r in results if not r.ok]
-        if not failed:
-            return
-        if time.monotonic() > deadline:
-            raise AccountUnusable(f"{address}: its account is on the host but does not log in: {'; '.join(failed)}")
-        time.sleep(0.5)
+        return login.logins(target.host, target.host, address, password, login.pinned_tls(served))
+
+    until_passing(logins, f"{address}: its account is on the host but does not log in", LOGIN_WITHIN, 0.5)
 
 
 class MailboxProvider(_OnHost):

@@ -333,7 +333,7 @@ def test_an_account_that_does_not_log_in_fails_its_create_naming_the_login(
         c.run(["doveadm", "stop"])
     try:
         with pytest.raises(
-            Aborted, match=f"{address}: its account is on the host but does not log in: login.imap: "
+            Aborted, match=f"{address}: its account is on the host but does not log in after 1s: login.imap {address}: "
         ) as e:
             Driver(MailboxProvider()).create(mailbox(mail_vps, host, address, password))
         assert password not in str(e.value)
