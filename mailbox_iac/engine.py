@@ -206,7 +206,7 @@ class Engine:
         """Create or select a stack running `program` inline, with the given config set on it."""
         self._repair(name)
         workspace = self._workspace(program)
-        found = self._checkpoint_found(name)
+        found = recovery.checkpoint_found(self.backend_url, PROJECT, name)
         if found is None:
             stack = EngineStack(name, workspace, StackInitMode.CREATE_OR_SELECT)
         else:
@@ -247,18 +247,7 @@ class Engine:
     def existing(self, name: str) -> EngineStack:
         """An existing stack, for reading its outputs (raises `StackNotFoundError`)."""
         self._repair(name)
-        found = self._checkpoint_found(name)
+        found = recovery.checkpoint_found(self.backend_url, PROJECT, name)
         if found is False:
             raise auto.StackNotFoundError(auto.CommandResult("", f"error: no stack named '{name}' found", 255))
         return EngineStack(name, self._workspace(lambda: None), None if found else StackInitMode.SELECT)
-
-    def _checkpoint_found(self, name: str) -> bool | None:
-        """Whether the stack's checkpoint is in the file backend (plain or compressed; where projects keep
-        stacks, or where a backend of before projects kept them); None for any other backend, where only
-        the CLI can tell."""
-        root = recovery.file_backend(self.backend_url)
-        if root is None:
-            return None
-        stacks = root / ".pulumi" / "stacks"
-        files = (f"{name}.json", f"{name}.json.gz", f"{name}.json.zst")
-        return any((directory / f).is_file() for directory in (stacks / PROJECT, stacks) for f in files)

@@ -94,15 +94,25 @@ def _holder_text(content: str, stack: str) -> str:
         return f"stack {stack!r} is being updated by another mailbox-iac run on this machine"
 
 
-def file_backend(backend_url: str) -> Path | None:
-    """The directory of a `file://` backend; None for any other."""
+def _file_backend(backend_url: str) -> Path | None:
     parsed = urlparse(backend_url)
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
+def checkpoint_found(backend_url: str, project: str, stack: str) -> bool | None:
+    """Whether the stack's checkpoint is in a file backend (plain or compressed; where projects keep stacks,
+    or where a backend of before projects kept them); None for any other backend, where only the CLI can tell."""
+    root = _file_backend(backend_url)
+    if root is None:
+        return None
+    stacks = root / ".pulumi" / "stacks"
+    files = (f"{stack}.json", f"{stack}.json.gz", f"{stack}.json.zst")
+    return any((directory / f).is_file() for directory in (stacks / project, stacks) for f in files)
+
+
 def stale_engine_locks(backend_url: str, project: str, stack: str) -> tuple[list[tuple[Path, Holder]], list[Holder]]:
     """Pulumi's lock files of `stack` in a file backend: (dead holders' files, live holders)."""
-    root = file_backend(backend_url)
+    root = _file_backend(backend_url)
     if root is None:
         return [], []  # a bucket or Pulumi Cloud: the engine's own message names the holder
     dead, live = [], []
@@ -124,7 +134,7 @@ def repair_sidecars(backend_url: str, project: str, stack: str, say: Callable[[s
     then filled: gocloud's fileblob), so a run killed at that moment leaves it empty and every later command
     fails with `failed to load checkpoint: EOF`. Such a file holds nothing the checkpoint needs (without
     one, the blob reads as plain bytes, as it was written): it is removed."""
-    root = file_backend(backend_url)
+    root = _file_backend(backend_url)
     if root is None:
         return
     bookkeeping = root / ".pulumi"
